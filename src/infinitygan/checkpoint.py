@@ -1,0 +1,146 @@
+"""Self-describing generator files: safetensors weights with the JSON config embedded."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from infinitygan import __version__
+from infinitygan.config import ModelConfig
+from infinitygan.models import Generator
+from infinitygan.presets import get_preset
+
+FORMAT_NAME = "infinitygan-generator"
+FORMAT_VERSION = 1
+BUNDLED_DIR = Path(__file__).parent / "assets" / "models"
+
+
+class CheckpointError(ValueError):
+    """A generator file is missing, corrupted or from a newer format."""
+
+
+def build_generator(preset: str | ModelConfig, seed: int = 0) -> Generator:
+    """A freshly initialised generator of ``preset``; initialisation is keyed by ``seed``.
+
+    Global RNG state is left untouched.
+    """
+    config = get_preset(preset) if isinstance(preset, str) else preset
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = Generator(config)
+    return generator.eval()
+
+
+def save_generator(
+    generator: Generator, path: str | Path, *, half: bool = False, extra: dict | None = None
+) -> Path:
+    """Write ``generator`` to ``path`` (.safetensors) atomically, config and format embedded.
+
+    Args:
+        half: store weights as float16 (loading casts back to float32).
+        extra: more JSON-serialisable metadata (e.g. training step).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {
+        k: (v.detach().to("cpu", torch.float16 if half else torch.float32)).contiguous()
+        for k, v in generator.state_dict().items()
+    }
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "config": generator.config.to_json(),
+        "software": f"infinitygan {__version__}",
+        "extra": json.dumps(extra or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """A file path, or the name of a model bundled with the package."""
+    path = Path(name_or_path)
+    if path.suffix == "" and not path.exists():
+        bundled = BUNDLED_DIR / f"{name_or_path}.safetensors"
+        if bundled.is_file():
+            return bundled
+        names = sorted(p.stem for p in BUNDLED_DIR.glob("*.safetensors"))
+        raise CheckpointError(
+            f"no model file {str(name_or_path)!r} and no bundled model of that name "
+            f"(bundled: {', '.join(names) or 'none'})"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"no model file at {path}")
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The safetensors header metadata of a generator file (validated)."""
+    from safetensors import safe_open
+
+    path = resolve_model_path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:  # safetensors raises several error types
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({err}); it may be truncated or corrupted"
+        ) from None
+    if meta.get("format") != FORMAT_NAME:
+        raise CheckpointError(
+            f"{path} is not an infinitygan generator file (format {meta.get('format')!r}); "
+            "official .pth.tar checkpoints must first go through `infinitygan convert`"
+        )
+    version = int(meta.get("format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses generator format {version}, newer than this infinitygan supports "
+            f"({FORMAT_VERSION}); upgrade infinitygan"
+        )
+    return meta
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """Rebuild a generator from a file written by :func:`save_generator` (or a bundled name)."""
+    from safetensors.torch import load_file
+
+    path = resolve_model_path(path)
+    meta = read_metadata(path)
+    try:
+        config = ModelConfig.from_json(meta["config"])
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"{path}: the embedded model config is invalid: {err}") from None
+    try:
+        state = load_file(str(path))
+    except Exception as err:
+        raise CheckpointError(f"{path}: cannot read the weights ({err}); the file is corrupted") from None
+    generator = Generator(config)
+    try:
+        generator.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not match the embedded config: {err}") from None
+    return generator.eval().to(device)
+
+
+def model_hash(path: str | Path) -> str:
+    """SHA-256 of a model file (recorded in sidecars so images can be regenerated)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(resolve_model_path(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

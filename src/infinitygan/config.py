@@ -1,0 +1,191 @@
+"""Typed, frozen model configuration with strict JSON round trip.
+
+Every module takes its own sub-config. Derived sizes (margins, layer sizes, periods) are computed
+in :mod:`infinitygan.spatial` and :mod:`infinitygan.coords`, never stored here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """StyleGAN2 mapping network: PixelNorm then ``num_layers`` equalised-lr linear layers."""
+
+    z_dim: int = 512  # global latent size
+    w_dim: int = 512  # style size
+    num_layers: int = 8
+    lr_mul: float = 0.01
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim", "w_dim", "num_layers")
+        if self.lr_mul <= 0:
+            raise ValueError(f"MappingConfig.lr_mul must be > 0, got {self.lr_mul}")
+
+
+@dataclass(frozen=True)
+class StructureConfig:
+    """Structure synthesizer (paper §3.1): implicit function of z_global, z_local and coords.
+
+    Implemented as ``num_layers`` unpadded ``kernel_size`` modulated convolutions with the
+    coordinates concatenated before every layer, modulated by the *raw* global latent.
+    """
+
+    local_dim: int = 256  # channels of the local latent z_local
+    channels: int = 256  # channels of each layer's output (and of the structure latent)
+    num_layers: int = 4
+    kernel_size: int = 7
+    coord_dim: int = 3  # [tanh(vertical), cos(horizontal), sin(horizontal)]
+
+    def __post_init__(self) -> None:
+        _positive(self, "local_dim", "channels", "num_layers", "kernel_size")
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"StructureConfig.kernel_size must be odd, got {self.kernel_size}")
+        if self.coord_dim != 3:
+            raise ValueError("StructureConfig.coord_dim must be 3 (tanh, cos, sin)")
+
+
+@dataclass(frozen=True)
+class TextureConfig:
+    """Padding-free StyleGAN2 texture synthesizer (paper §3.2).
+
+    One (upsampling conv, plain conv) pair per entry of ``channels``; a ToRGB follows every plain
+    conv. ``channels[i]`` is the output width of pair ``i``.
+    """
+
+    channels: tuple[int, ...] = (512, 512, 512, 512)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if not self.channels or any(c <= 0 for c in self.channels):
+            raise ValueError(f"TextureConfig.channels must be positive, got {self.channels}")
+
+
+@dataclass(frozen=True)
+class CoordConfig:
+    """Coordinate encoding (paper §3.1, reference-spec §2.2).
+
+    ``vertical_step`` is the tanh pre-activation distance between latent rows (0.3 in the paper
+    model: 2 * cut / (patch_cells + vertical_positions - 1) = 6/20). ``horizontal_period`` is the
+    number of latent columns after which cos/sin repeat (139 in the paper model).
+    """
+
+    vertical_step: float = 0.3
+    horizontal_period: int = 139
+    vertical_positions: int = 10  # distinct vertical window offsets seen in training ("V")
+
+    def __post_init__(self) -> None:
+        if self.vertical_step <= 0:
+            raise ValueError("CoordConfig.vertical_step must be > 0")
+        _positive(self, "horizontal_period", "vertical_positions")
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """StyleGAN2 residual discriminator plus the coordinate-prediction head.
+
+    Width at resolution r is ``min(channel_max, channel_base // r)`` (paper model: 32768, 512).
+    """
+
+    channel_base: int = 32768
+    channel_max: int = 512
+    stddev_group: int = 4
+    coord_dim: int = 3
+
+    def __post_init__(self) -> None:
+        _positive(self, "channel_base", "channel_max", "stddev_group", "coord_dim")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The whole model: generator, discriminator and the training-image geometry."""
+
+    name: str = "paper-101"
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
+    texture: TextureConfig = field(default_factory=TextureConfig)
+    coords: CoordConfig = field(default_factory=CoordConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    patch_size: int = 101  # training patch (generator output size during training)
+    full_size: int = 197  # full training image the patch is cut from
+    pre_resize: int | None = 128  # optional resize before full_size (fixes the field of view)
+
+    def __post_init__(self) -> None:
+        _positive(self, "patch_size", "full_size")
+        if self.full_size < self.patch_size:
+            raise ValueError(
+                f"ModelConfig.full_size ({self.full_size}) must be >= patch_size "
+                f"({self.patch_size})"
+            )
+        if self.pre_resize is not None and self.pre_resize <= 0:
+            raise ValueError("ModelConfig.pre_resize must be positive or None")
+        # Validate that the patch size is reachable by the padding-free texture stack.
+        from infinitygan.spatial import Geometry
+
+        Geometry(self).structure_size_for_output(self.patch_size, exact=True)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["config_version"] = CONFIG_VERSION
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Strict inverse of :meth:`to_dict`: unknown keys and newer versions fail clearly."""
+        data = dict(data)
+        version = data.pop("config_version", CONFIG_VERSION)
+        if version > CONFIG_VERSION:
+            raise ValueError(
+                f"model config version {version} is newer than this infinitygan understands "
+                f"({CONFIG_VERSION}); upgrade infinitygan"
+            )
+        return _build(cls, data, "ModelConfig")
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known keys are {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        sub = _SUBCONFIGS.get((cls, name))
+        if sub is not None:
+            kwargs[name] = _build(sub, value, f"{where}.{name}")
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+_SUBCONFIGS: dict[tuple[type, str], type] = {
+    (ModelConfig, "mapping"): MappingConfig,
+    (ModelConfig, "structure"): StructureConfig,
+    (ModelConfig, "texture"): TextureConfig,
+    (ModelConfig, "coords"): CoordConfig,
+    (ModelConfig, "discriminator"): DiscriminatorConfig,
+}
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}")

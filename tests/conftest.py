@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = Path(os.environ.get("INFINITYGAN_FIXTURES", SHARED / "fixtures"))
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not (FIXTURES / "paper101_parity.npz").is_file():
+        pytest.fail(f"parity fixture not found under {FIXTURES}; set INFINITYGAN_FIXTURES")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tiny_generator():
+    from infinitygan import build_generator
+
+    G = build_generator("tiny", seed=0)
+    # Non-zero noise strengths so that noise placement is actually tested.
+    with torch.no_grad():
+        for i, conv in enumerate(G.texture_synthesizer.convs):
+            conv.noise.strength.fill_(0.3 + 0.05 * i)
+    return G
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("RUN_SLOW") == "1":
+        for item in items:
+            item.own_markers = [m for m in item.own_markers if m.name != "slow"]
