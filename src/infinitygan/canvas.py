@@ -125,7 +125,13 @@ def structure_region(
 
 
 def _noise_for(
-    G: Generator, seed: int, cell_y: int, cells_y: int, cell_x: int, cells_x: int, wrap: bool,
+    G: Generator,
+    seed: int,
+    cell_y: int,
+    cells_y: int,
+    cell_x: int,
+    cells_x: int,
+    wrap: bool,
     device: torch.device,
 ) -> list[Tensor]:
     geo = G.geometry
@@ -136,7 +142,12 @@ def _noise_for(
     for i in range(G.num_convs):
         s = geo.layer_scale(i)
         n = noise_map(
-            seed, i, s * cell_y, sizes_y[i], s * cell_x, sizes_x[i],
+            seed,
+            i,
+            s * cell_y,
+            sizes_y[i],
+            s * cell_x,
+            sizes_x[i],
             period=period * s if period else None,
         )
         maps.append(n[None].to(device))
@@ -202,15 +213,18 @@ def generate_region(
         structure = structure_region(G, seed, z_global, cy0, cy1 - cy0, cx0, cx1 - cx0, wrap=wrap)
         for t, (wy, wx) in zip(tiles, wins):
             s = structure[
-                :, :,
+                :,
+                :,
                 wy.cell_start - cy0 : wy.cell_start - cy0 + wy.cells,
                 wx.cell_start - cx0 : wx.cell_start - cx0 + wx.cells,
             ]
-            noise = _noise_for(G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device)
+            noise = _noise_for(
+                G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device
+            )
             image = G.texture(s, w, noise)
-            out[:, t.y : t.y + t.h, t.x : t.x + t.w] = image[
-                0, :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w
-            ].float().cpu()
+            out[:, t.y : t.y + t.h, t.x : t.x + t.w] = (
+                image[0, :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w].float().cpu()
+            )
     return out
 
 

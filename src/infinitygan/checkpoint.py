@@ -126,7 +126,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
     try:
         state = load_file(str(path))
     except Exception as err:
-        raise CheckpointError(f"{path}: cannot read the weights ({err}); the file is corrupted") from None
+        raise CheckpointError(
+            f"{path}: cannot read the weights ({err}); the file is corrupted"
+        ) from None
     generator = Generator(config)
     try:
         generator.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})

@@ -188,4 +188,6 @@ def _positive(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}")
+            raise ValueError(
+                f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}"
+            )

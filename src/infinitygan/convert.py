@@ -21,21 +21,40 @@ from infinitygan.presets import get_preset
 
 # (official pattern, our template); {n} groups are copied, {b} = block index - 1.
 _G_RULES: list[tuple[str, str]] = [
-    (r"structure_synthesizer\.implicit_model\.conv_stack\.(\d+)\.conv\.conv\.weight",
-     "structure_synthesizer.layers.{0}.conv.weight"),
-    (r"structure_synthesizer\.implicit_model\.conv_stack\.(\d+)\.conv\.conv\.modulation\.(weight|bias)",
-     "structure_synthesizer.layers.{0}.conv.affine.{1}"),
-    (r"structure_synthesizer\.implicit_model\.conv_stack\.(\d+)\.conv\.activate\.bias",
-     "structure_synthesizer.layers.{0}.bias"),
+    (
+        r"structure_synthesizer\.implicit_model\.conv_stack\.(\d+)\.conv\.conv\.weight",
+        "structure_synthesizer.layers.{0}.conv.weight",
+    ),
+    (
+        r"structure_synthesizer\.implicit_model\.conv_stack\.(\d+)\.conv\.conv\.modulation\.(weight|bias)",
+        "structure_synthesizer.layers.{0}.conv.affine.{1}",
+    ),
+    (
+        r"structure_synthesizer\.implicit_model\.conv_stack\.(\d+)\.conv\.activate\.bias",
+        "structure_synthesizer.layers.{0}.bias",
+    ),
     (r"texture_synthesizer\.mapping\.(\d+)\.(weight|bias)", "mapping_network.layers.{0-1}.{1}"),
-    (r"texture_synthesizer\.convs\.(\d+)\.conv\.weight", "texture_synthesizer.convs.{0}.conv.weight"),
-    (r"texture_synthesizer\.convs\.(\d+)\.conv\.modulation\.(weight|bias)",
-     "texture_synthesizer.convs.{0}.conv.affine.{1}"),
-    (r"texture_synthesizer\.convs\.(\d+)\.noise\.weight", "texture_synthesizer.convs.{0}.noise.strength"),
+    (
+        r"texture_synthesizer\.convs\.(\d+)\.conv\.weight",
+        "texture_synthesizer.convs.{0}.conv.weight",
+    ),
+    (
+        r"texture_synthesizer\.convs\.(\d+)\.conv\.modulation\.(weight|bias)",
+        "texture_synthesizer.convs.{0}.conv.affine.{1}",
+    ),
+    (
+        r"texture_synthesizer\.convs\.(\d+)\.noise\.weight",
+        "texture_synthesizer.convs.{0}.noise.strength",
+    ),
     (r"texture_synthesizer\.convs\.(\d+)\.activate\.bias", "texture_synthesizer.convs.{0}.bias"),
-    (r"texture_synthesizer\.to_rgbs\.(\d+)\.conv\.weight", "texture_synthesizer.to_rgbs.{0}.conv.weight"),
-    (r"texture_synthesizer\.to_rgbs\.(\d+)\.conv\.modulation\.(weight|bias)",
-     "texture_synthesizer.to_rgbs.{0}.conv.affine.{1}"),
+    (
+        r"texture_synthesizer\.to_rgbs\.(\d+)\.conv\.weight",
+        "texture_synthesizer.to_rgbs.{0}.conv.weight",
+    ),
+    (
+        r"texture_synthesizer\.to_rgbs\.(\d+)\.conv\.modulation\.(weight|bias)",
+        "texture_synthesizer.to_rgbs.{0}.conv.affine.{1}",
+    ),
     (r"texture_synthesizer\.to_rgbs\.(\d+)\.bias", "texture_synthesizer.to_rgbs.{0}.bias"),
 ]
 _G_DROP = re.compile(
@@ -69,9 +88,10 @@ def _rename(key: str, rules: list[tuple[str, str]]) -> str | None:
         groups = list(m.groups())
         out = template
         for i, g in enumerate(groups):
-            if "{%d-1}" % i in out:
-                out = out.replace("{%d-1}" % i, str(int(g) - 1))
-            out = out.replace("{%d}" % i, g)
+            minus_one = "{" + f"{i}-1" + "}"
+            if minus_one in out:
+                out = out.replace(minus_one, str(int(g) - 1))
+            out = out.replace("{" + f"{i}" + "}", g)
         return out
     return None
 
@@ -101,7 +121,8 @@ def _convert_state(
         if value.shape != target.shape:
             raise ConversionError(
                 f"{what}: official {key} has shape {tuple(value.shape)} but this preset expects "
-                f"{tuple(target.shape)} for {new}; convert with the preset the model was trained with"
+                f"{tuple(target.shape)} for {new}; convert with the preset the model was "
+                "trained with"
             )
         converted[new] = value
     missing = sorted(set(ours) - set(converted))
@@ -166,7 +187,11 @@ def load_official_checkpoint(path: str | Path) -> dict:
 
     safe = [np.dtype, np.ndarray, type(np.dtype("float64")), type(np.dtype("float32"))]
     safe.append(np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar)
-    safe.append(np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct)
+    safe.append(
+        np._core.multiarray._reconstruct
+        if hasattr(np, "_core")
+        else np.core.multiarray._reconstruct
+    )
     try:
         with torch.serialization.safe_globals(safe):
             data = torch.load(path, map_location="cpu", weights_only=True)

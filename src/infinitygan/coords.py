@@ -71,8 +71,11 @@ def sample_training_coords(
     offsets = torch.arange(cells, dtype=torch.float64) - (cells - 1) / 2
     coords = torch.stack(
         [
-            coord_grid(offsets + (k[i] - v // 2) + dr[i], offsets + (cells - 1) / 2 + col0[i] + dc[i],
-                       config)
+            coord_grid(
+                offsets + (k[i] - v // 2) + dr[i],
+                offsets + (cells - 1) / 2 + col0[i] + dc[i],
+                config,
+            )
             for i in range(batch)
         ]
     )

@@ -81,8 +81,12 @@ def local_latent(
     ``period`` wraps columns (360-degree panoramas).
     """
     return _field(
-        seed, STREAM_LOCAL, channels, LOCAL_CHUNK,
-        _indices(row_start, rows, None), _indices(col_start, cols, period),
+        seed,
+        STREAM_LOCAL,
+        channels,
+        LOCAL_CHUNK,
+        _indices(row_start, rows, None),
+        _indices(col_start, cols, period),
     )
 
 
@@ -98,6 +102,10 @@ def noise_map(
 ) -> Tensor:
     """Noise [1, rows, cols] of texture conv ``conv_index`` on that conv's grid."""
     return _field(
-        seed, STREAM_NOISE + conv_index, 1, NOISE_CHUNK,
-        _indices(row_start, rows, None), _indices(col_start, cols, period),
+        seed,
+        STREAM_NOISE + conv_index,
+        1,
+        NOISE_CHUNK,
+        _indices(row_start, rows, None),
+        _indices(col_start, cols, period),
     )

@@ -3,7 +3,8 @@
 Everything here follows from the layer types, never from tables keyed by resolution:
 
 * structure layer (unpadded k x k conv): ``out = in - (k - 1)``
-* texture upsampling conv (stride-2 transposed 3x3, crop 1 px, unpadded 3x3 blur): ``out = 2*in - 3``
+* texture upsampling conv (stride-2 transposed 3x3, crop 1 px, unpadded 3x3 blur):
+  ``out = 2*in - 3``
 * texture plain conv (unpadded 3x3): ``out = in - 2``
 
 Canvas convention. The canvas is indexed in output pixels ``(y, x)``, any integers. Structure

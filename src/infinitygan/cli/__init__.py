@@ -6,10 +6,9 @@ the module registers it. Add new command modules to the import list below.
 
 from __future__ import annotations
 
-from infinitygan.cli._group import main
-
 # Command modules (import registers the command).
 from infinitygan.cli import convert as _convert  # noqa: E402,F401
 from infinitygan.cli import generate as _generate  # noqa: E402,F401
+from infinitygan.cli._group import main
 
 __all__ = ["main"]

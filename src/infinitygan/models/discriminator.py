@@ -15,7 +15,13 @@ class ConvLayer(nn.Module):
     """[blur] + equalised conv (+ bias + lrelu). Downsampling: blur then stride-2 unpadded conv."""
 
     def __init__(
-        self, in_ch: int, out_ch: int, kernel: int, *, down: bool = False, activate: bool = True,
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        *,
+        down: bool = False,
+        activate: bool = True,
         bias: bool = True,
     ) -> None:
         super().__init__()
@@ -26,7 +32,11 @@ class ConvLayer(nn.Module):
             self.blur_pad = ((p + 1) // 2, p // 2)
             self.register_buffer("blur", blur_kernel_2d((1, 3, 3, 1)), persistent=False)
         self.conv = EqualConv2d(
-            in_ch, out_ch, kernel, stride=2 if down else 1, padding=0 if down else kernel // 2,
+            in_ch,
+            out_ch,
+            kernel,
+            stride=2 if down else 1,
+            padding=0 if down else kernel // 2,
             bias=bias and not activate,
         )
         self.activate = activate
@@ -39,8 +49,10 @@ class ConvLayer(nn.Module):
             x = depthwise_conv(x, self.blur)
         x = self.conv(x)
         if self.activate:
-            x = bias_lrelu(x, self.act_bias) if self.act_bias is not None else (
-                torch.nn.functional.leaky_relu(x, 0.2) * math.sqrt(2)
+            x = (
+                bias_lrelu(x, self.act_bias)
+                if self.act_bias is not None
+                else (torch.nn.functional.leaky_relu(x, 0.2) * math.sqrt(2))
             )
         return x
 

@@ -41,7 +41,10 @@ class StructureSynthesizer(nn.Module):
         c = config
         self.layers = nn.ModuleList(
             StructureLayer(
-                (c.local_dim if i == 0 else c.channels) + c.coord_dim, c.channels, c.kernel_size, z_dim
+                (c.local_dim if i == 0 else c.channels) + c.coord_dim,
+                c.channels,
+                c.kernel_size,
+                z_dim,
             )
             for i in range(c.num_layers)
         )

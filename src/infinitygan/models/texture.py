@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from infinitygan.config import TextureConfig
+from infinitygan.models.structure import center_crop
 from infinitygan.ops import (
     ModulatedConv2d,
     NoiseInjection,
@@ -17,7 +18,6 @@ from infinitygan.ops import (
     blur_kernel_2d,
     upsample_transposed_depthwise,
 )
-from infinitygan.models.structure import center_crop
 
 
 class StyledConv(nn.Module):

@@ -1,0 +1,281 @@
+"""`infinitygan generate`: render a canvas of any size to an image file, streamed tile by tile."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import click
+
+from infinitygan.cli._common import (
+    device_option,
+    parse_offset,
+    parse_seeds,
+    parse_size,
+    resolve_device,
+)
+from infinitygan.cli._group import main
+
+GIGAPIXEL_LIMIT = 10_000_000_000
+
+
+def parse_bytes(text: str) -> int:
+    """Parse ``512MB``, ``2GB``, ``1.5GiB`` or a plain byte count."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
+    if m is None:
+        raise click.BadParameter(f"{text!r} is not a memory size; write e.g. 512MB or 4GB")
+    value = float(m.group(1))
+    factor = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    size = int(value * factor)
+    if size < (32 << 20):
+        raise click.BadParameter(f"--max-memory {text} is too small; give at least 32MB")
+    return size
+
+
+def seed_path(out: Path, seed: int, many: bool) -> Path:
+    """FILE for one seed, FILE-seed0007.ext when several seeds are generated."""
+    if not many:
+        return out
+    suffixes = "".join(out.suffixes) if out.suffix in {".zarr", ".dzi"} else out.suffix
+    stem = out.name[: len(out.name) - len(suffixes)] if suffixes else out.name
+    return out.with_name(f"{stem}-seed{seed:04d}{suffixes}")
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world_size) under torchrun, (0, 1) otherwise; initialises the process group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        import torch
+
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+@main.command("generate")
+@click.argument("model")
+@click.option("--size", "size_text", required=True, help="Canvas size WIDTHxHEIGHT in pixels.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file: .png .jpg .webp (fits in memory), .tif/.tiff, .zarr, .dzi (any size).",
+)
+@click.option("--seed", type=int, default=None, help="Canvas seed (default 0).")
+@click.option("--seeds", "seeds_text", default=None, help="Several seeds: 0-7 or 1,4,9.")
+@click.option(
+    "--offset",
+    "offset_text",
+    default="0,0",
+    help="Move the default framing (centred on the horizon, from column 0) by Y,X px.",
+)
+@click.option(
+    "--wrap",
+    is_flag=True,
+    help="360-degree panorama: width = the model's period, left and right edges join seamlessly.",
+)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32")
+@device_option
+@click.option(
+    "--max-memory",
+    "max_memory_text",
+    default="2GB",
+    help="Activation memory budget per tile (sets the tile size).",
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(64, 8192),
+    default=1024,
+    help="Output chunk side in pixels (the unit of streaming and resume).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and a time estimate; generate nothing."
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted run, skipping finished chunks."
+)
+@click.option(
+    "--yes", is_flag=True, help=f"Allow canvases over {GIGAPIXEL_LIMIT // 10**9} gigapixels."
+)
+@click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality.")
+def generate_command(
+    model: str,
+    size_text: str,
+    out: Path,
+    seed: int | None,
+    seeds_text: str | None,
+    offset_text: str,
+    wrap: bool,
+    precision: str,
+    device: str,
+    max_memory_text: str,
+    chunk: int,
+    dry_run: bool,
+    resume: bool,
+    yes: bool,
+    quality: int | None,
+) -> None:
+    """Generate a canvas of any size from MODEL (a .safetensors file or a bundled model name).
+
+    Examples:
+
+        infinitygan generate landscapes --size 4096x1024 --out pano.png
+
+        infinitygan generate model.safetensors --size 65536x8192 --seeds 0-3 --out big.tif
+
+        infinitygan generate landscapes --size 2224x512 --wrap --out pano360.jpg
+
+    Under `torchrun --nproc_per_node K -m infinitygan generate ... --out big.zarr` the chunks are
+    shared out over all ranks, each writing its own chunks of one zarr store.
+    """
+    import torch
+
+    from infinitygan.canvas import image_framing, period_pixels
+    from infinitygan.checkpoint import (
+        CheckpointError,
+        load_generator,
+        model_hash,
+        resolve_model_path,
+    )
+    from infinitygan.render import estimate_seconds, plain_renderer, render_to_writer
+    from infinitygan.writers import check_output_path
+
+    height, width = parse_size(size_text)
+    dy, dx = parse_offset(offset_text)
+    if seed is not None and seeds_text is not None:
+        raise click.UsageError("give --seed or --seeds, not both")
+    seeds = parse_seeds(seeds_text) if seeds_text else [0 if seed is None else seed]
+    max_memory = parse_bytes(max_memory_text)
+    if height * width > GIGAPIXEL_LIMIT and not yes:
+        raise click.ClickException(
+            f"{width}x{height} is {height * width / 1e9:.1f} gigapixels; pass --yes if you mean it"
+        )
+    try:
+        model_path = resolve_model_path(model)
+        G = load_generator(model_path)
+    except CheckpointError as err:
+        raise click.ClickException(str(err)) from None
+    if wrap and width != period_pixels(G):
+        raise click.BadParameter(
+            f"--wrap makes a canvas exactly one period wide: use --size "
+            f"{period_pixels(G)}x{height} for this model",
+            param_hint="--size",
+        )
+    paths = [seed_path(out, s, len(seeds) > 1) for s in seeds]
+    for p in paths:
+        try:
+            check_output_path(p, height, width)
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+
+    rank, world = distributed_context()
+    if world > 1 and out.suffix != ".zarr":
+        raise click.ClickException(
+            "distributed generation writes one .zarr store; use --out X.zarr"
+        )
+    device_name = resolve_device(device)
+    if world > 1 and device_name.startswith("cuda"):
+        device_name = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
+    G = G.to(device_name)
+    top, left = image_framing(height, width)
+    top, left = top + dy, left + dx
+    gen_kwargs = dict(wrap=wrap, precision=precision, max_memory=max_memory)
+
+    if dry_run:
+        from infinitygan.canvas import plan_tile_size
+        from infinitygan.render import plan_chunks
+
+        tile = plan_tile_size(G, max_memory, 4 if precision == "fp32" else 2)
+        chunks = plan_chunks(height, width, chunk)
+        seconds = estimate_seconds(plain_renderer(G, seeds[0], **gen_kwargs), chunk, height * width)
+        plan = {
+            "canvas": {"height": height, "width": width, "top": top, "left": left, "wrap": wrap},
+            "seeds": seeds,
+            "outputs": [str(p) for p in paths],
+            "chunks": len(chunks),
+            "chunk": chunk,
+            "tile": tile,
+            "max_memory_bytes": max_memory,
+            "estimated_seconds_per_seed": round(seconds, 1),
+            "device": device_name,
+        }
+        click.echo(json.dumps(plan, indent=2))
+        return
+
+    from tqdm import tqdm
+
+    from infinitygan import __version__
+
+    digest = model_hash(model_path)
+    for s, path in zip(seeds, paths):
+        metadata = {
+            "software": f"infinitygan {__version__}",
+            "model": str(model),
+            "model_sha256": digest,
+            "config": json.loads(G.config.to_json()),
+            "seed": s,
+            "region": {"top": top, "left": left, "height": height, "width": width},
+            "wrap": wrap,
+            "precision": precision,
+            "regenerate": f"infinitygan generate {model} --size {width}x{height} --seed {s} "
+            f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} --out {path}",
+        }
+        options = {"quality": quality} if quality is not None else None
+        writer = None
+        if rank == 0:
+            writer = _open_writer(path, height, width, chunk, metadata, resume, options)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()  # rank 0 has created the store; the others attach to it
+            if rank > 0:
+                writer = _open_writer(path, height, width, chunk, metadata, True, options)
+        bar = tqdm(total=None, unit="chunk", desc=f"seed {s}", disable=rank > 0)
+
+        def progress(done: int, total: int, bar=bar) -> None:
+            bar.total = total
+            bar.update(1)
+
+        render = plain_renderer(G, s, **gen_kwargs)
+        with torch.no_grad():
+            stats = render_to_writer(
+                render,
+                writer,
+                top,
+                left,
+                height,
+                width,
+                chunk=chunk,
+                rank=rank,
+                world_size=world,
+                progress=progress,
+            )
+        bar.close()
+        if world > 1:
+            dist.barrier()
+        if rank == 0:
+            writer.close()
+            click.echo(
+                f"wrote {path} ({width}x{height}, {stats['chunks_rendered']} chunks rendered, "
+                f"{stats['chunks_skipped']} resumed, {stats['seconds']:.1f} s)"
+            )
+        if world > 1:
+            dist.barrier()
+
+
+def _open_writer(path, height, width, chunk, metadata, resume, options):
+    from infinitygan.writers import open_canvas_writer
+
+    try:
+        return open_canvas_writer(
+            path, height, width, chunk=chunk, metadata=metadata, resume=resume, options=options
+        )
+    except (ValueError, FileExistsError) as err:
+        raise click.ClickException(str(err)) from None

@@ -1,0 +1,85 @@
+"""Conversions between generator tensors and 8-bit images, and small atomic image writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def to_uint8(image: Tensor) -> np.ndarray:
+    """[3, H, W] float in about [-1, 1] -> [H, W, 3] uint8 via round(clamp((x+1)*127.5, 0, 255))."""
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected an image [3, H, W], got {tuple(image.shape)}")
+    x = ((image.detach().float().cpu() + 1.0) * 127.5).clamp_(0, 255).round_()
+    return x.to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+def from_uint8(array: np.ndarray) -> Tensor:
+    """[H, W, 3] uint8 -> [3, H, W] float32 in [-1, 1]."""
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected an RGB array [H, W, 3], got {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def load_image(path: str | Path) -> Tensor:
+    """Read an image file as [3, H, W] float32 in [-1, 1] (any mode converted to RGB)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no image at {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+                background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(background, im)
+            if im.mode == "I;16" or im.mode == "I":
+                arr = np.asarray(im, dtype=np.float64)
+                arr = (arr / max(arr.max(), 1.0) * 255).astype(np.uint8)
+                im = Image.fromarray(arr)
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot read {path} as an image: {err}") from None
+    return from_uint8(rgb)
+
+
+def save_image(image: Tensor | np.ndarray, path: str | Path, **save_kwargs) -> Path:
+    """Save [3, H, W] float (or [H, W, 3] uint8) atomically; the format follows the extension."""
+    from PIL import Image
+
+    path = Path(path)
+    array = to_uint8(image) if isinstance(image, Tensor) else image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        Image.fromarray(array).save(tmp, **save_kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, value: float = -1.0) -> Tensor:
+    """Tile images [N, 3, H, W] into one [3, H', W'] grid (rows of ``nrow``)."""
+    n, c, h, w = images.shape
+    ncol = min(nrow, n)
+    nrows = (n + ncol - 1) // ncol
+    grid = torch.full(
+        (c, nrows * (h + padding) + padding, ncol * (w + padding) + padding),
+        value,
+        dtype=images.dtype,
+    )
+    for i in range(n):
+        r, k = divmod(i, ncol)
+        y, x = padding + r * (h + padding), padding + k * (w + padding)
+        grid[:, y : y + h, x : x + w] = images[i]
+    return grid
