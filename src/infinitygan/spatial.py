@@ -62,6 +62,8 @@ class Geometry:
             centre = centre - 1
         self.pixel_offset = -centre  # output index of cell 0's centre is -pixel_offset
         self.num_convs = 2 * self.num_pairs
+        # Smallest structure size whose every texture layer is non-empty (5 for 4 pairs).
+        self.min_cells = next(c for c in range(1, 64) if min(self._conv_sizes(c)) >= 1)
         self.num_styles = self.num_convs + 1
 
     # ------------------------------------------------------------------ structure synthesizer
@@ -82,8 +84,15 @@ class Geometry:
     # ------------------------------------------------------------------ texture synthesizer
     def texture_conv_sizes(self, structure_size: int) -> list[int]:
         """Output size of every texture conv for a structure input of ``structure_size``."""
-        if structure_size < 3:
-            raise ValueError(f"structure size must be >= 3 cells, got {structure_size}")
+        sizes = self._conv_sizes(structure_size)
+        if min(sizes) < 1:
+            raise ValueError(
+                f"a structure of {structure_size} cells is too small for the texture synthesizer; "
+                f"give at least {self.min_cells} cells"
+            )
+        return sizes
+
+    def _conv_sizes(self, structure_size: int) -> list[int]:
         sizes = []
         size = structure_size
         for _ in range(self.num_pairs):
@@ -105,7 +114,7 @@ class Geometry:
         for _ in range(self.num_pairs):
             size = size + 2  # undo plain conv
             size = math.ceil((size + 3) / 2)  # undo upsampling conv
-        return max(size, 3)
+        return max(size, self.min_cells)
 
     def structure_size_for_output(self, out_size: int, exact: bool = False) -> int:
         """Structure size for an output of ``out_size``; with ``exact`` the sizes must match."""
