@@ -168,6 +168,7 @@ def generate_region(
     precision: str = "fp32",
     max_memory: int = DEFAULT_MAX_MEMORY,
     tile: int | None = None,
+    channels_last: bool = True,
 ) -> Tensor:
     """Render canvas pixels ``[top, top+height) x [left, left+width)`` of ``seed``'s canvas.
 
@@ -182,6 +183,8 @@ def generate_region(
         precision: "fp32", "bf16" or "fp16" (autocast).
         max_memory: activation budget per texture tile in bytes (sets the tile size).
         tile: explicit tile side in pixels (overrides ``max_memory``).
+        channels_last: run the texture synthesizer in channels-last memory format (faster on
+            CPU and GPU; results equal to float rounding).
 
     Returns:
         Tensor [3, height, width], float32, about [-1, 1], on CPU.
@@ -221,6 +224,8 @@ def generate_region(
             noise = _noise_for(
                 G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device
             )
+            if channels_last:
+                s = s.contiguous(memory_format=torch.channels_last)
             image = G.texture(s, w, noise)
             out[:, t.y : t.y + t.h, t.x : t.x + t.w] = (
                 image[0, :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w].float().cpu()

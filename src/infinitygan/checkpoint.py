@@ -70,8 +70,12 @@ def save_generator(
     return path
 
 
-def resolve_model_path(name_or_path: str | Path) -> Path:
-    """A file path, or the name of a model bundled with the package."""
+def resolve_model_path(name_or_path: str | Path) -> Path | str:
+    """A file path, the name of a model bundled with the package, or ``random:PRESET[:SEED]``
+    (returned unchanged)."""
+    if isinstance(name_or_path, str) and name_or_path.startswith(RANDOM_PREFIX):
+        parse_random_spec(name_or_path)
+        return name_or_path
     path = Path(name_or_path)
     if path.suffix == "" and not path.exists():
         bundled = BUNDLED_DIR / f"{name_or_path}.safetensors"
@@ -113,10 +117,32 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return meta
 
 
+RANDOM_PREFIX = "random:"
+
+
+def parse_random_spec(spec: str) -> tuple[str, int]:
+    """``random:PRESET[:SEED]`` -> (preset, seed): an untrained model, for trying things out."""
+    parts = spec[len(RANDOM_PREFIX) :].split(":")
+    if len(parts) > 2 or not parts[0]:
+        raise CheckpointError(f"{spec!r}: write random:PRESET or random:PRESET:SEED")
+    try:
+        seed = int(parts[1]) if len(parts) == 2 else 0
+    except ValueError:
+        raise CheckpointError(f"{spec!r}: the seed after the preset must be an integer") from None
+    return parts[0], seed
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """Rebuild a generator from a file written by :func:`save_generator` (or a bundled name)."""
+    """Rebuild a generator from a file written by :func:`save_generator`, a bundled model name,
+    or ``random:PRESET[:SEED]`` (an untrained model of that preset)."""
     from safetensors.torch import load_file
 
+    if isinstance(path, str) and path.startswith(RANDOM_PREFIX):
+        preset, seed = parse_random_spec(path)
+        try:
+            return build_generator(preset, seed).to(device)
+        except ValueError as err:
+            raise CheckpointError(str(err)) from None
     path = resolve_model_path(path)
     meta = read_metadata(path)
     try:
@@ -142,7 +168,11 @@ def model_hash(path: str | Path) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    with open(resolve_model_path(path), "rb") as f:
+    resolved = resolve_model_path(path)
+    if isinstance(resolved, str):  # random:PRESET[:SEED] is fully described by its name
+        digest.update(resolved.encode())
+        return digest.hexdigest()
+    with open(resolved, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

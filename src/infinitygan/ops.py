@@ -16,9 +16,18 @@ from torch import Tensor, nn
 SQRT2 = math.sqrt(2.0)
 
 
-def bias_lrelu(x: Tensor, bias: Tensor, negative_slope: float = 0.2, gain: float = SQRT2) -> Tensor:
-    """``leaky_relu(x + bias) * gain`` with the bias broadcast over channel dim 1."""
+def bias_lrelu(
+    x: Tensor, bias: Tensor, negative_slope: float = 0.2, gain: float = SQRT2, inplace: bool = False
+) -> Tensor:
+    """``leaky_relu(x + bias) * gain`` with the bias broadcast over channel dim 1.
+
+    ``inplace`` overwrites ``x`` (three memory passes, no allocation): for inference only.
+    """
     shape = [1, -1] + [1] * (x.ndim - 2)
+    if inplace:
+        x.add_(bias.view(shape))
+        F.leaky_relu_(x, negative_slope)
+        return x.mul_(gain)
     return F.leaky_relu(x + bias.view(shape), negative_slope) * gain
 
 
@@ -93,10 +102,11 @@ def depthwise_conv(x: Tensor, kernel: Tensor, padding: int = 0, stride: int = 1)
 
 
 def upsample_transposed_depthwise(x: Tensor, kernel: Tensor) -> Tensor:
-    """Depthwise stride-2 transposed conv with ``kernel`` (3x3): H -> 2H + 1."""
+    """Depthwise stride-2 transposed conv with ``kernel`` (3x3), one border pixel cropped:
+    H -> 2H - 1 (the full transposed output is 2H + 1; ``padding=1`` drops its border)."""
     channels = x.shape[1]
     weight = kernel.to(dtype=x.dtype, device=x.device).expand(channels, 1, *kernel.shape)
-    return F.conv_transpose2d(x, weight, stride=2, groups=channels)
+    return F.conv_transpose2d(x, weight, stride=2, padding=1, groups=channels)
 
 
 class ModulatedConv2d(nn.Module):
@@ -165,8 +175,9 @@ class ModulatedConv2d(nn.Module):
     def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
         if not self.upsample:
             return F.conv2d(x, weight)
-        out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-        out = out[:, :, 1:-1, 1:-1]
+        # Transposed conv H -> 2H + 1 with its one-pixel border cropped (padding=1 does exactly
+        # that, without a copy): 2H - 1; then the unpadded blur: 2H - 3.
+        out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=1)
         return depthwise_conv(out, self.blur)
 
 
@@ -177,10 +188,13 @@ class NoiseInjection(nn.Module):
         super().__init__()
         self.strength = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: Tensor, noise: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, noise: Tensor | None, inplace: bool = False) -> Tensor:
         if noise is None:
             return x
-        return x + self.strength.to(x.dtype) * noise.to(x.dtype)
+        strength = self.strength.to(x.dtype)
+        if inplace:
+            return x.addcmul_(noise.to(x.dtype), strength.view(1, 1, 1, 1))
+        return x + strength * noise.to(x.dtype)
 
 
 class PixelNorm(nn.Module):

@@ -19,6 +19,7 @@ from infinitygan.cli._common import (
 from infinitygan.cli._group import main
 
 GIGAPIXEL_LIMIT = 10_000_000_000
+QUALITY_SUFFIXES = {".jpg", ".jpeg", ".webp", ".dzi", ".tif", ".tiff"}
 
 
 def parse_bytes(text: str) -> int:
@@ -169,6 +170,11 @@ def generate_command(
             param_hint="--size",
         )
     paths = [seed_path(out, s, len(seeds) > 1) for s in seeds]
+    if not out.parent.exists():
+        try:
+            out.parent.mkdir(parents=True)
+        except OSError as err:
+            raise click.ClickException(f"cannot create the output folder {out.parent}: {err}")
     for p in paths:
         try:
             check_output_path(p, height, width)
@@ -227,16 +233,17 @@ def generate_command(
             "regenerate": f"infinitygan generate {model} --size {width}x{height} --seed {s} "
             f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} --out {path}",
         }
-        options = {"quality": quality} if quality is not None else None
-        writer = None
-        if rank == 0:
-            writer = _open_writer(path, height, width, chunk, metadata, resume, options)
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()  # rank 0 has created the store; the others attach to it
-            if rank > 0:
-                writer = _open_writer(path, height, width, chunk, metadata, True, options)
+        options = None
+        if quality is not None:
+            if path.suffix.lower() not in QUALITY_SUFFIXES:
+                raise click.BadParameter(
+                    f"--quality applies to {', '.join(sorted(QUALITY_SUFFIXES))} outputs, "
+                    f"not {path.suffix}", param_hint="--quality",
+                )
+            options = {"quality": quality}
+        # Under torchrun every rank opens the one zarr store with resume=True: creation is
+        # race-free (one rename wins, the others attach) and an interrupted store is continued.
+        writer = _open_writer(path, height, width, chunk, metadata, resume or world > 1, options)
         bar = tqdm(total=None, unit="chunk", desc=f"seed {s}", disable=rank > 0)
 
         def progress(done: int, total: int, bar=bar) -> None:
@@ -259,6 +266,10 @@ def generate_command(
             )
         bar.close()
         if world > 1:
+            import torch.distributed as dist
+
+            if rank > 0:
+                writer.close(finalize=False)  # rank 0 finalises once every rank is done
             dist.barrier()
         if rank == 0:
             writer.close()

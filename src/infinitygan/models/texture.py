@@ -31,8 +31,10 @@ class StyledConv(nn.Module):
 
     def forward(self, x: Tensor, w: Tensor, noise: Tensor | None) -> Tensor:
         x = self.conv(x, w)
-        x = self.noise(x, noise)
-        return bias_lrelu(x, self.bias.to(x.dtype))
+        # Without autograd the fresh conv output can be updated in place (no allocations).
+        inplace = not torch.is_grad_enabled()
+        x = self.noise(x, noise, inplace=inplace)
+        return bias_lrelu(x, self.bias.to(x.dtype), inplace=inplace)
 
 
 class ToRGB(nn.Module):
@@ -47,7 +49,7 @@ class ToRGB(nn.Module):
     def forward(self, x: Tensor, w: Tensor, skip: Tensor | None) -> Tensor:
         out = self.conv(x, w) + self.bias.to(x.dtype)
         if skip is not None:
-            up = upsample_transposed_depthwise(skip, self.up_kernel)[:, :, 1:-1, 1:-1]
+            up = upsample_transposed_depthwise(skip, self.up_kernel)
             out = out + center_crop(up, out.shape[-2], out.shape[-1])
         return out
 
