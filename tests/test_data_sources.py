@@ -251,6 +251,19 @@ def test_bad_files_are_skipped_with_the_right_reason(tmp_path: Path) -> None:
     assert {s.name: s.reason for s in exact.skipped} == reasons
 
 
+def test_header_only_scan_defers_truncation_to_training(tmp_path: Path) -> None:
+    _bad_folder(tmp_path / "mixed", keep_good=True)
+    report = scan_images(tmp_path / "mixed", 24, full_check=False)
+    reasons = {s.name: s.reason for s in report.skipped}
+    # header-level problems are still found; the truncated JPEG/PNG pass the header check
+    assert reasons["tiny.png"] == TOO_SMALL and reasons["fake.jpg"] == NOT_AN_IMAGE
+    assert {"cut.jpg", "cut.png", "good.png"} <= {e.name for e in report.used}
+    dataset = open_dataset(str(tmp_path / "mixed"), SMALL, seed=0, full_check=False)
+    for index in range(len(dataset)):
+        patch, _ = dataset[(0, index)]  # truncated files are substituted, never raised
+        assert patch.shape == (3, 24, 24)
+
+
 def test_all_bad_folder_raises_a_useful_error(tmp_path: Path) -> None:
     _bad_folder(tmp_path / "bad", keep_good=False)
     with pytest.raises(DataError) as info:

@@ -369,14 +369,18 @@ def open_image_collection(
     seed: int,
     cache_bytes: int = 256 << 20,
     use_jpeg_draft: bool = False,
+    full_check: bool = True,
 ) -> ImageCollectionDataset:
     """Scan a folder/zip/tar (min size = patch size) and build its training dataset.
+
+    ``full_check=False`` scans headers only (see ``scan_images``); the other options are those
+    of ``ImageCollectionDataset``.
 
     Raises:
         FileNotFoundError / DataError: see ``scan_images``.
     """
     source = open_source(path)
-    report = scan_images(source, config.patch_size)
+    report = scan_images(source, config.patch_size, full_check=full_check)
     return ImageCollectionDataset(
         source,
         report,

@@ -43,8 +43,8 @@ def open_dataset(
             recursively), .zip, .tar, .tar.gz or .tgz of JPEG/PNG/WebP images.
         config: the sizes (patch, full, pre-resize).
         seed: seeds the per-sample flips and crops (and the content of procedural sources).
-        **kwargs: passed to the path dataset (``ImageCollectionDataset``: ``cache_bytes``,
-            ``use_jpeg_draft``); not accepted for named sources.
+        **kwargs: passed to ``open_image_collection`` for paths (``cache_bytes``,
+            ``use_jpeg_draft``, ``full_check``); not accepted for named sources.
 
     Returns:
         A PatchDataset yielding ``(patch [3, P, P] in [-1, 1], vertical label)``. Path datasets

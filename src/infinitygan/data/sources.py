@@ -452,9 +452,17 @@ class ScanReport:
 
 
 def check_entry(
-    source: ImageSource, name: str, min_size: int, *, draft_size: int | None = None
+    source: ImageSource,
+    name: str,
+    min_size: int,
+    *,
+    draft_size: int | None = None,
+    full_check: bool = True,
 ) -> ImageEntry:
-    """Read and fully decode one entry; return its size, or raise ImageDecodeError (reason)."""
+    """Read and decode one entry; return its size, or raise ImageDecodeError (reason).
+
+    With ``full_check=False`` only the header is read (no truncation check).
+    """
     if not is_image_name(name):
         suffix = Path(name).suffix or "(none)"
         raise ImageDecodeError(name, NOT_AN_IMAGE, f"file extension {suffix}")
@@ -478,7 +486,8 @@ def check_entry(
         raise ImageDecodeError(
             name, TOO_SMALL, f"{width}x{height} px, shorter side below {min_size} px"
         )
-    decode_image(data, name, draft_size=draft_size)  # full decode: finds truncation
+    if full_check:
+        decode_image(data, name, draft_size=draft_size)  # full decode: finds truncation
     return ImageEntry(name=name, height=height, width=width)
 
 
@@ -489,13 +498,18 @@ def _has_rotation(image: Image.Image) -> bool:
         return False
 
 
-def scan_source(source: ImageSource, min_size: int, *, fast: bool = True) -> ScanReport:
+def scan_source(
+    source: ImageSource, min_size: int, *, fast: bool = True, full_check: bool = True
+) -> ScanReport:
     """Scan an opened collection (see ``scan_images``); never raises for individual files."""
     used: list[ImageEntry] = []
     skipped: list[SkippedEntry] = []
     for name in source.names():
         try:
-            used.append(check_entry(source, name, min_size, draft_size=1 if fast else None))
+            entry = check_entry(
+                source, name, min_size, draft_size=1 if fast else None, full_check=full_check
+            )
+            used.append(entry)
         except ImageDecodeError as err:
             skipped.append(SkippedEntry(name=name, reason=err.reason, detail=err.detail))
     report = ScanReport(
@@ -514,7 +528,11 @@ def scan_source(source: ImageSource, min_size: int, *, fast: bool = True) -> Sca
 
 
 def scan_images(
-    path: str | os.PathLike[str] | ImageSource, min_size: int, *, fast: bool = True
+    path: str | os.PathLike[str] | ImageSource,
+    min_size: int,
+    *,
+    fast: bool = True,
+    full_check: bool = True,
 ) -> ScanReport:
     """Scan a folder (recursively), .zip or .tar/.tar.gz/.tgz and classify every file.
 
@@ -528,6 +546,9 @@ def scan_images(
         min_size: smallest accepted shorter side in pixels (normally the patch size).
         fast: decode JPEGs with DCT scaling (1/8 size). The whole entropy-coded stream is still
             read, so truncation is still detected, at a fraction of the cost.
+        full_check: decode every image (finds truncated and corrupt files). False reads headers
+            only: much faster for very large collections; a broken file then surfaces during
+            training, where the dataset logs it and substitutes the next image.
 
     Returns:
         The report (usable entries in dataset order, skipped ones with reasons).
@@ -540,7 +561,7 @@ def scan_images(
     if min_size < 1:
         raise ValueError(f"min_size must be >= 1, got {min_size}")
     source = path if isinstance(path, ImageSource) else open_source(path)
-    report = scan_source(source, min_size, fast=fast)
+    report = scan_source(source, min_size, fast=fast, full_check=full_check)
     if not report.used:
         raise DataError(_nothing_usable_message(report), report=report)
     return report
