@@ -231,14 +231,15 @@ def generate_command(
             "wrap": wrap,
             "precision": precision,
             "regenerate": f"infinitygan generate {model} --size {width}x{height} --seed {s} "
-            f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} --out {path}",
+            f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} --out {path.name}",
         }
         options = None
         if quality is not None:
             if path.suffix.lower() not in QUALITY_SUFFIXES:
                 raise click.BadParameter(
                     f"--quality applies to {', '.join(sorted(QUALITY_SUFFIXES))} outputs, "
-                    f"not {path.suffix}", param_hint="--quality",
+                    f"not {path.suffix}",
+                    param_hint="--quality",
                 )
             options = {"quality": quality}
         # Under torchrun every rank opens the one zarr store with resume=True: creation is
