@@ -253,7 +253,8 @@ def test_unwritable_output_is_refused_before_work(tmp_path, model_file):
 def test_memory_does_not_grow_with_canvas(tmp_path, model_file):
     """A 16384x4096 tiny canvas to TIFF peaks at no more than 1.3x the RSS of a 1024x1024 one."""
     code = (
-        "import resource, sys; from click.testing import CliRunner; from infinitygan.cli import main;"
+        "import resource, sys; from click.testing import CliRunner;"
+        "from infinitygan.cli import main;"
         "r = CliRunner().invoke(main, ['generate', sys.argv[1], '--size', sys.argv[2], '--out',"
         " sys.argv[3]]); assert r.exit_code == 0, r.output;"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"

@@ -174,7 +174,9 @@ def generate_command(
         try:
             out.parent.mkdir(parents=True)
         except OSError as err:
-            raise click.ClickException(f"cannot create the output folder {out.parent}: {err}")
+            raise click.ClickException(
+                f"cannot create the output folder {out.parent}: {err}"
+            ) from None
     for p in paths:
         try:
             check_output_path(p, height, width)
@@ -231,7 +233,8 @@ def generate_command(
             "wrap": wrap,
             "precision": precision,
             "regenerate": f"infinitygan generate {model} --size {width}x{height} --seed {s} "
-            f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} --out {path.name}",
+            f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} "
+            f"--out {path.name}",
         }
         options = None
         if quality is not None:
