@@ -29,7 +29,7 @@ def test_random_region_containment(tiny_generator, trial):
     top = rng.randint(-400, 400)
     left = rng.randint(-3000, 3000)
     H, W = rng.randint(40, 160), rng.randint(40, 160)
-    big = generate_region(G, 11, top, left, H, W, tile=rng.choice([16, 48, 64, 256]))
+    big = generate_region(G, 11, top, left, H, W, tile=rng.choice([32, 48, 64, 256]))
     dy, dx = rng.randint(0, H - 5), rng.randint(0, W - 5)
     h, w = rng.randint(1, H - dy), rng.randint(1, W - dx)
     small = generate_region(G, 11, top + dy, left + dx, h, w, tile=rng.choice([16, 32, 512]))
@@ -109,3 +109,18 @@ def test_bad_regions_raise(tiny_generator):
         generate_region(tiny_generator, 0, 0.5, 0, 10, 10)
     with pytest.raises(ValueError, match="precision"):
         generate_region(tiny_generator, 0, 0, 0, 10, 10, precision="fp8")
+
+
+def test_tile_batching_equals_single_tiles(tiny_generator):
+    a = generate_region(tiny_generator, 6, -50, 20, 100, 130, tile=32, tile_batch=1)
+    b = generate_region(tiny_generator, 6, -50, 20, 100, 130, tile=32, tile_batch=5)
+    assert (a - b).abs().max().item() < TOL
+    with pytest.raises(ValueError, match="tile_batch"):
+        generate_region(tiny_generator, 6, 0, 0, 8, 8, tile_batch=0)
+
+
+def test_bf16_close_to_fp32(tiny_generator):
+    a = generate_region(tiny_generator, 6, -20, 0, 48, 48)
+    b = generate_region(tiny_generator, 6, -20, 0, 48, 48, precision="bf16")
+    rel = ((a - b).pow(2).mean() / a.pow(2).mean()).sqrt().item()
+    assert b.dtype == torch.float32 and rel < 0.05

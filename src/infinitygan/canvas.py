@@ -169,6 +169,7 @@ def generate_region(
     max_memory: int = DEFAULT_MAX_MEMORY,
     tile: int | None = None,
     channels_last: bool = True,
+    tile_batch: int = 1,
 ) -> Tensor:
     """Render canvas pixels ``[top, top+height) x [left, left+width)`` of ``seed``'s canvas.
 
@@ -185,6 +186,8 @@ def generate_region(
         tile: explicit tile side in pixels (overrides ``max_memory``).
         channels_last: run the texture synthesizer in channels-last memory format (faster on
             CPU and GPU; results equal to float rounding).
+        tile_batch: render up to this many equally shaped tiles in one batched call (pays on
+            GPUs; the batch shares one style, so every convolution stays a plain one).
 
     Returns:
         Tensor [3, height, width], float32, about [-1, 1], on CPU.
@@ -214,23 +217,46 @@ def generate_region(
     with _precision(device, precision):
         w = G.mapping(z_global)
         structure = structure_region(G, seed, z_global, cy0, cy1 - cy0, cx0, cx1 - cx0, wrap=wrap)
-        for t, (wy, wx) in zip(tiles, wins):
-            s = structure[
-                :,
-                :,
-                wy.cell_start - cy0 : wy.cell_start - cy0 + wy.cells,
-                wx.cell_start - cx0 : wx.cell_start - cx0 + wx.cells,
-            ]
-            noise = _noise_for(
-                G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device
-            )
+        for group in _batches(tiles, wins, tile_batch):
+            crops, noises = [], []
+            for _, (wy, wx) in group:
+                crops.append(
+                    structure[
+                        :,
+                        :,
+                        wy.cell_start - cy0 : wy.cell_start - cy0 + wy.cells,
+                        wx.cell_start - cx0 : wx.cell_start - cx0 + wx.cells,
+                    ]
+                )
+                noises.append(
+                    _noise_for(
+                        G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device
+                    )
+                )
+            s = torch.cat(crops) if len(crops) > 1 else crops[0]
+            noise = [torch.cat(maps) for maps in zip(*noises)] if len(noises) > 1 else noises[0]
             if channels_last:
                 s = s.contiguous(memory_format=torch.channels_last)
-            image = G.texture(s, w, noise)
-            out[:, t.y : t.y + t.h, t.x : t.x + t.w] = (
-                image[0, :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w].float().cpu()
-            )
+            images = G.texture(s, w, noise)  # one style for the batch: plain convolutions
+            for image, (t, (wy, wx)) in zip(images, group):
+                out[:, t.y : t.y + t.h, t.x : t.x + t.w] = (
+                    image[:, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w].float().cpu()
+                )
     return out
+
+
+def _batches(
+    tiles: list[TileWindow], wins: list[tuple], size: int
+) -> Iterator[list[tuple[TileWindow, tuple]]]:
+    """Group tiles whose structure windows have equal shapes into batches of at most ``size``."""
+    if size < 1:
+        raise ValueError(f"tile_batch must be >= 1, got {size}")
+    groups: dict[tuple[int, int], list] = {}
+    for t, (wy, wx) in zip(tiles, wins):
+        groups.setdefault((wy.cells, wx.cells), []).append((t, (wy, wx)))
+    for members in groups.values():
+        for i in range(0, len(members), size):
+            yield members[i : i + size]
 
 
 def image_framing(height: int, width: int) -> tuple[int, int]:
