@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -170,6 +171,7 @@ def generate_region(
     tile: int | None = None,
     channels_last: bool = True,
     tile_batch: int = 1,
+    compile: bool = False,
 ) -> Tensor:
     """Render canvas pixels ``[top, top+height) x [left, left+width)`` of ``seed``'s canvas.
 
@@ -188,6 +190,8 @@ def generate_region(
             CPU and GPU; results equal to float rounding).
         tile_batch: render up to this many equally shaped tiles in one batched call (pays on
             GPUs; the batch shares one style, so every convolution stays a plain one).
+        compile: run the texture synthesizer through ``torch.compile`` (compiled once per model
+            and reused; the first call pays the compilation).
 
     Returns:
         Tensor [3, height, width], float32, about [-1, 1], on CPU.
@@ -237,7 +241,8 @@ def generate_region(
             noise = [torch.cat(maps) for maps in zip(*noises)] if len(noises) > 1 else noises[0]
             if channels_last:
                 s = s.contiguous(memory_format=torch.channels_last)
-            images = G.texture(s, w, noise)  # one style for the batch: plain convolutions
+            texture = compiled_texture(G) if compile else G.texture
+            images = texture(s, w, noise)  # one style for the batch: plain convolutions
             for image, (t, (wy, wx)) in zip(images, group):
                 out[:, t.y : t.y + t.h, t.x : t.x + t.w] = (
                     image[:, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w].float().cpu()
@@ -257,6 +262,16 @@ def _batches(
     for members in groups.values():
         for i in range(0, len(members), size):
             yield members[i : i + size]
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compiled_texture(G: Generator):
+    """``torch.compile`` of ``G.texture`` (dynamic shapes), cached per model."""
+    if G not in _COMPILED:
+        _COMPILED[G] = torch.compile(G.texture_synthesizer, dynamic=True)
+    return _COMPILED[G]
 
 
 def image_framing(height: int, width: int) -> tuple[int, int]:
