@@ -1,0 +1,582 @@
+/*
+ * InfinityGAN explorer: pan and zoom an endless generated canvas.
+ *
+ * Coordinates: Leaflet's CRS.Simple at zoom 0 maps one unit to one canvas pixel, so
+ * map.project(latlng, 0) gives canvas (x, y) with y growing downwards (row 0 = horizon).
+ * Leaflet zoom z <= 0 shows pyramid level -z; zooms 1 and 2 magnify level 0.
+ *
+ * Tiles are fetched by our own loader instead of <img src>: at most MAX_ACTIVE requests at a
+ * time, always the pending tile nearest to the view centre first, aborted (which closes the
+ * connection, so the server drops the job) when Leaflet unloads the tile, and retried after
+ * Retry-After when the server answers 503.
+ *
+ * The page URL's hash holds the view: #s=SEED&x=X&y=Y&z=ZOOM[&d=DESC] where X, Y are the canvas
+ * pixel at the centre and DESC the canvas description's anchors/edits (see description.py).
+ */
+(function () {
+  "use strict";
+
+  const TILE = 256;
+  const MAX_ACTIVE = 4; // the browser allows 6 connections per host; keep 2 for the rest
+  const RATE_WINDOW_MS = 5000;
+  const REBASE_PX = 1 << 20; // re-centre Leaflet's pixel origin past this distance
+
+  const $ = (id) => document.getElementById(id);
+
+  const explorer = {
+    info: null,
+    map: null,
+    layer: null,
+    content: { seed: 0, desc: "" }, // what undo/redo covers
+    past: [],
+    future: [],
+    stats: { requested: 0, loaded: 0, errors: 0, aborted: 0, retried: 0 },
+    loadTimes: [],
+    pending: new Set(),
+    active: new Set(),
+    lastError: "",
+  };
+  window.explorer = explorer;
+
+  // ------------------------------------------------------------------------------------------
+  // Messages and status
+
+  let messageTimer = null;
+  function showMessage(text, sticky) {
+    $("message").textContent = text;
+    clearTimeout(messageTimer);
+    if (!sticky && text) {
+      messageTimer = setTimeout(() => { $("message").textContent = ""; }, 6000);
+    }
+  }
+
+  function centerPixel() {
+    const p = explorer.map.project(explorer.map.getCenter(), 0);
+    return { x: Math.round(p.x), y: Math.round(p.y) };
+  }
+
+  function updateStatus() {
+    if (!explorer.map) return;
+    const c = centerPixel();
+    const z = explorer.map.getZoom();
+    $("status-position").textContent = "x " + c.x + "  y " + c.y;
+    $("status-zoom").textContent = z <= 0 ? "level " + (-z) : "zoom " + (1 << z) + "x";
+    const now = performance.now();
+    while (explorer.loadTimes.length && explorer.loadTimes[0] < now - RATE_WINDOW_MS) {
+      explorer.loadTimes.shift();
+    }
+    const rate = explorer.loadTimes.length / (RATE_WINDOW_MS / 1000);
+    $("status-rate").textContent = rate.toFixed(1) + " tiles/s";
+    const waiting = explorer.pending.size + explorer.active.size;
+    $("status-queue").textContent = waiting ? waiting + " loading" : "idle";
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // URL state
+
+  function parseHash() {
+    const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    const out = {};
+    const int = (name) => {
+      const v = params.get(name);
+      return v !== null && /^-?\d{1,16}$/.test(v) ? Number(v) : null;
+    };
+    out.seed = int("s");
+    out.x = int("x");
+    out.y = int("y");
+    out.z = int("z");
+    const d = params.get("d");
+    out.desc = d && /^[A-Za-z0-9_-]{1,4096}$/.test(d) ? d : "";
+    return out;
+  }
+
+  function writeHash() {
+    if (!explorer.map) return;
+    const c = centerPixel();
+    const params = new URLSearchParams();
+    params.set("s", String(explorer.content.seed));
+    params.set("x", String(c.x));
+    params.set("y", String(c.y));
+    params.set("z", String(explorer.map.getZoom()));
+    if (explorer.content.desc) params.set("d", explorer.content.desc);
+    const hash = "#" + params.toString();
+    if (window.location.hash !== hash) {
+      window.history.replaceState(null, "", hash);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Content state: seed and description, with undo and redo
+
+  function validSeed(seed) {
+    return Number.isSafeInteger(seed) && Math.abs(seed) <= explorer.info.seed_limit;
+  }
+
+  function applyContent() {
+    $("seed").value = String(explorer.content.seed);
+    $("undo").disabled = explorer.past.length === 0;
+    $("redo").disabled = explorer.future.length === 0;
+    explorer.lastError = "";
+    if (explorer.layer) explorer.layer.redraw();
+    writeHash();
+  }
+
+  function setContent(next) {
+    const cur = explorer.content;
+    if (next.seed === cur.seed && next.desc === cur.desc) return;
+    explorer.past.push(cur);
+    explorer.future = [];
+    explorer.content = { seed: next.seed, desc: next.desc };
+    applyContent();
+  }
+
+  function undo() {
+    if (!explorer.past.length) return;
+    explorer.future.push(explorer.content);
+    explorer.content = explorer.past.pop();
+    applyContent();
+  }
+
+  function redo() {
+    if (!explorer.future.length) return;
+    explorer.past.push(explorer.content);
+    explorer.content = explorer.future.pop();
+    applyContent();
+  }
+
+  function setSeed(seed) {
+    if (!validSeed(seed)) {
+      showMessage("Seeds are integers within \u00b1" + explorer.info.seed_limit + ".");
+      $("seed").value = String(explorer.content.seed);
+      return;
+    }
+    setContent({ seed: seed, desc: explorer.content.desc });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Tile loading
+
+  function tileUrl(entry) {
+    const c = entry.coords;
+    let url = "tiles/" + entry.seed + "/" + (-c.z) + "/" + c.y + "/" + c.x + ".png" +
+      "?m=" + explorer.info.model.id + "&p=" + tileDistance(entry).toFixed(2);
+    if (entry.desc) url += "&desc=" + entry.desc;
+    return url;
+  }
+
+  function tileDistance(entry) {
+    const map = explorer.map;
+    const c = entry.coords;
+    const center = map.project(map.getCenter(), c.z).divideBy(TILE);
+    const d = Math.hypot(c.x + 0.5 - center.x, c.y + 0.5 - center.y);
+    // Tiles of another zoom than the one shown wait for all tiles of the shown zoom.
+    return c.z === explorer.layer._tileZoom ? d : d + 1e6;
+  }
+
+  function schedule() {
+    while (explorer.active.size < MAX_ACTIVE && explorer.pending.size) {
+      let best = null;
+      let bestDistance = Infinity;
+      for (const entry of explorer.pending) {
+        const d = tileDistance(entry);
+        if (d < bestDistance) { best = entry; bestDistance = d; }
+      }
+      explorer.pending.delete(best);
+      start(best);
+    }
+    updateStatus();
+  }
+
+  function finish(entry) {
+    explorer.active.delete(entry);
+    schedule();
+  }
+
+  function start(entry) {
+    explorer.active.add(entry);
+    entry.controller = new AbortController();
+    explorer.stats.requested += 1;
+    fetch(tileUrl(entry), { signal: entry.controller.signal })
+      .then(async (response) => {
+        if (entry.cancelled) return;
+        if (response.status === 503) {
+          const wait = Math.min(30, Number(response.headers.get("Retry-After")) || 1);
+          explorer.stats.retried += 1;
+          setTimeout(() => {
+            if (!entry.cancelled) { explorer.pending.add(entry); schedule(); }
+          }, wait * 1000);
+          return;
+        }
+        if (!response.ok) {
+          let detail = response.statusText;
+          try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+          explorer.stats.errors += 1;
+          explorer.lastError = detail;
+          showMessage("Tile error " + response.status + ": " + detail);
+          entry.done(new Error(detail), entry.img);
+          return;
+        }
+        const blob = await response.blob();
+        if (entry.cancelled) return;
+        const objectUrl = URL.createObjectURL(blob);
+        await new Promise((resolve) => {
+          entry.img.onload = entry.img.onerror = resolve;
+          entry.img.src = objectUrl;
+        });
+        URL.revokeObjectURL(objectUrl);
+        if (entry.cancelled) return;
+        entry.loaded = true;
+        explorer.stats.loaded += 1;
+        explorer.loadTimes.push(performance.now());
+        entry.done(null, entry.img);
+      })
+      .catch((err) => {
+        if (err.name === "AbortError" || entry.cancelled) return;
+        explorer.stats.errors += 1;
+        explorer.lastError = String(err);
+        showMessage("Cannot reach the server: " + err.message);
+        entry.done(err, entry.img);
+      })
+      .finally(() => finish(entry));
+  }
+
+  function cancel(entry) {
+    if (!entry || entry.cancelled || entry.loaded) return;
+    entry.cancelled = true;
+    if (explorer.pending.delete(entry)) return;
+    if (explorer.active.has(entry)) {
+      explorer.stats.aborted += 1;
+      entry.controller.abort();
+    }
+  }
+
+  const ExplorerLayer = L.GridLayer.extend({
+    createTile: function (coords, done) {
+      const img = document.createElement("img");
+      img.className = "ig-tile";
+      img.alt = "";
+      img.setAttribute("role", "presentation");
+      img.draggable = false;
+      const entry = {
+        coords: coords.clone ? coords.clone() : coords,
+        img: img,
+        done: done,
+        seed: explorer.content.seed,
+        desc: explorer.content.desc,
+        cancelled: false,
+        loaded: false,
+        controller: null,
+      };
+      entry.coords.z = coords.z;
+      img._igEntry = entry;
+      explorer.pending.add(entry);
+      setTimeout(schedule, 0);
+      return img;
+    },
+  });
+
+  // ------------------------------------------------------------------------------------------
+  // Downloads
+
+  async function downloadImage(params, label) {
+    const query = new URLSearchParams(params);
+    query.set("seed", String(explorer.content.seed));
+    query.set("m", explorer.info.model.id);
+    if (explorer.content.desc) query.set("desc", explorer.content.desc);
+    showMessage("Rendering " + label + "\u2026", true);
+    try {
+      const response = await fetch("image.png?" + query.toString());
+      if (!response.ok) {
+        let detail = response.statusText;
+        try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+        showMessage("Download failed (" + response.status + "): " + detail);
+        return;
+      }
+      const blob = await response.blob();
+      const disposition = response.headers.get("Content-Disposition") || "";
+      const match = /filename="([^"]+)"/.exec(disposition);
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = match ? match[1] : "infinitygan.png";
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      showMessage("Downloaded " + a.download);
+    } catch (err) {
+      showMessage("Download failed: " + err.message);
+    }
+  }
+
+  function viewRegion() {
+    const map = explorer.map;
+    const z = map.getZoom();
+    const level = Math.max(0, -z);
+    const bounds = map.getBounds();
+    const nw = map.project(bounds.getNorthWest(), -level).round();
+    const se = map.project(bounds.getSouthEast(), -level).round();
+    return { level: level, top: nw.y, left: nw.x, height: se.y - nw.y, width: se.x - nw.x };
+  }
+
+  function downloadView() {
+    const r = viewRegion();
+    if (r.width * r.height > explorer.info.max_image_pixels) {
+      showMessage("The view is larger than the server's download limit; zoom in or use Select region.");
+      return;
+    }
+    downloadImage(r, "the view (" + r.width + "\u00d7" + r.height + " px, level " + r.level + ")");
+  }
+
+  // Region selection: drag a box while selecting; the form holds canvas pixels of level 0.
+  let selecting = false;
+  let selectStart = null;
+  let selectBox = null;
+
+  function regionFromForm() {
+    const v = (id) => Number($(id).value);
+    return { left: v("region-left"), top: v("region-top"), width: v("region-width"), height: v("region-height") };
+  }
+
+  function drawSelectBox(r) {
+    const map = explorer.map;
+    const a = map.unproject([r.left, r.top], 0);
+    const b = map.unproject([r.left + r.width, r.top + r.height], 0);
+    if (selectBox) selectBox.setBounds([a, b]);
+    else selectBox = L.rectangle([a, b], { color: "#4ab3ff", weight: 2, fill: false, interactive: false }).addTo(map);
+  }
+
+  function setSelecting(on) {
+    selecting = on;
+    $("select-region").setAttribute("aria-pressed", on ? "true" : "false");
+    explorer.map.getContainer().classList.toggle("ig-selecting", on);
+    if (on) {
+      explorer.map.dragging.disable();
+      showMessage("Drag a box on the canvas.", true);
+    } else {
+      explorer.map.dragging.enable();
+    }
+  }
+
+  function onSelectDown(e) {
+    if (!selecting) return;
+    selectStart = explorer.map.project(e.latlng, 0).round();
+  }
+
+  function onSelectMove(e) {
+    if (!selecting || !selectStart) return;
+    const p = explorer.map.project(e.latlng, 0).round();
+    const r = {
+      left: Math.min(selectStart.x, p.x), top: Math.min(selectStart.y, p.y),
+      width: Math.max(1, Math.abs(p.x - selectStart.x)), height: Math.max(1, Math.abs(p.y - selectStart.y)),
+    };
+    $("region-left").value = r.left;
+    $("region-top").value = r.top;
+    $("region-width").value = r.width;
+    $("region-height").value = r.height;
+    drawSelectBox(r);
+  }
+
+  function onSelectUp() {
+    if (!selecting || !selectStart) return;
+    selectStart = null;
+    setSelecting(false);
+    $("region-form").hidden = false;
+    updateRegionButton();
+    showMessage("");
+  }
+
+  function updateRegionButton() {
+    const r = regionFromForm();
+    $("region-download").textContent = "Download full resolution (" + r.width + "\u00d7" + r.height + ")";
+  }
+
+  function closeRegion() {
+    $("region-form").hidden = true;
+    if (selectBox) { selectBox.remove(); selectBox = null; }
+    setSelecting(false);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Setup
+
+  function applyHashView(state) {
+    const map = explorer.map;
+    const z = state.z !== null ? Math.min(map.getMaxZoom(), Math.max(map.getMinZoom(), state.z)) : 0;
+    const x = state.x !== null ? state.x : 0;
+    const y = state.y !== null ? state.y : 0;
+    map.setView(map.unproject([x, y], 0), z, { animate: false });
+  }
+
+  function onHashChange() {
+    const state = parseHash();
+    if (state.seed !== null && validSeed(state.seed) &&
+        (state.seed !== explorer.content.seed || state.desc !== explorer.content.desc)) {
+      setContent({ seed: state.seed, desc: state.desc });
+    }
+    const c = centerPixel();
+    if ((state.x !== null && state.x !== c.x) || (state.y !== null && state.y !== c.y) ||
+        (state.z !== null && state.z !== explorer.map.getZoom())) {
+      applyHashView(state);
+    }
+  }
+
+  function rebaseIfFar() {
+    // Leaflet positions tiles relative to a pixel origin fixed at the last view reset; after a
+    // very long pan, reset it so CSS offsets stay small.
+    const offset = explorer.map.containerPointToLayerPoint([0, 0]);
+    if (Math.abs(offset.x) > REBASE_PX || Math.abs(offset.y) > REBASE_PX) {
+      explorer.map.setView(explorer.map.getCenter(), explorer.map.getZoom(), { reset: true });
+    }
+  }
+
+  async function pollStats() {
+    try {
+      const response = await fetch("api/stats", { cache: "no-store" });
+      if (response.ok) {
+        const s = await response.json();
+        explorer.serverStats = s;
+        $("status-queue").title = "server: " + s.queue + " queued, " + s.tiles_made + " tiles made, " +
+          s.tiles_per_second + " tiles/s rendered";
+      }
+    } catch (e) { /* the server may be restarting */ }
+  }
+
+  function bindControls() {
+    $("seed").addEventListener("change", () => {
+      const text = $("seed").value.trim();
+      setSeed(/^-?\d+$/.test(text) ? Number(text) : NaN);
+    });
+    $("seed-prev").addEventListener("click", () => setSeed(explorer.content.seed - 1));
+    $("seed-next").addEventListener("click", () => setSeed(explorer.content.seed + 1));
+    $("seed-random").addEventListener("click", () => {
+      const values = new Uint32Array(1);
+      window.crypto.getRandomValues(values);
+      setSeed(values[0] % 1000000);
+    });
+    $("undo").addEventListener("click", undo);
+    $("redo").addEventListener("click", redo);
+    $("share").addEventListener("click", async () => {
+      writeHash();
+      try {
+        await navigator.clipboard.writeText(window.location.href);
+        showMessage("Link copied.");
+      } catch (e) {
+        showMessage("Link: " + window.location.href, true);
+      }
+    });
+    $("download-view").addEventListener("click", downloadView);
+    $("select-region").addEventListener("click", () => setSelecting(!selecting));
+    $("region-cancel").addEventListener("click", closeRegion);
+    for (const id of ["region-left", "region-top", "region-width", "region-height"]) {
+      $(id).addEventListener("input", () => {
+        const r = regionFromForm();
+        if ([r.left, r.top, r.width, r.height].every(Number.isFinite) && r.width > 0 && r.height > 0) {
+          drawSelectBox(r);
+          updateRegionButton();
+        }
+      });
+    }
+    $("region-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const r = regionFromForm();
+      if (r.width * r.height > explorer.info.max_image_pixels) {
+        showMessage("At most " + explorer.info.max_image_pixels + " pixels per download.");
+        return;
+      }
+      downloadImage({ level: 0, top: r.top, left: r.left, height: r.height, width: r.width },
+        r.width + "\u00d7" + r.height + " px at full resolution");
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.target instanceof HTMLInputElement) return;
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && e.key.toLowerCase() === "z") {
+        e.preventDefault();
+        if (e.shiftKey) redo(); else undo();
+      } else if (mod && e.key.toLowerCase() === "y") {
+        e.preventDefault();
+        redo();
+      } else if (e.key === "Escape" && selecting) {
+        setSelecting(false);
+      }
+    });
+    window.addEventListener("hashchange", onHashChange);
+  }
+
+  async function init() {
+    const response = await fetch("api/info", { cache: "no-store" });
+    if (!response.ok) throw new Error("api/info answered " + response.status);
+    const info = await response.json();
+    explorer.info = info;
+    $("model-name").textContent = info.model.name + " (" + info.model.preset + ", " + info.device + ")";
+    $("model-name").title = "model id " + info.model.id;
+
+    const state = parseHash();
+    explorer.content = {
+      seed: state.seed !== null && Number.isSafeInteger(state.seed) && Math.abs(state.seed) <= info.seed_limit
+        ? state.seed : info.default_seed,
+      desc: state.desc,
+    };
+
+    const lim = info.coord_limit;
+    const map = L.map("map", {
+      crs: L.CRS.Simple,
+      minZoom: -info.max_level,
+      maxZoom: 2,
+      zoomSnap: 1,
+      zoomDelta: 1,
+      fadeAnimation: false,
+      attributionControl: false,
+      maxBounds: [[lim, -lim], [-lim, lim]],
+      maxBoundsViscosity: 1.0,
+    });
+    explorer.map = map;
+    const layer = new ExplorerLayer({
+      tileSize: TILE,
+      minZoom: -info.max_level,
+      maxZoom: 2,
+      minNativeZoom: -info.max_level,
+      maxNativeZoom: 0,
+      keepBuffer: 1,
+      updateWhenZooming: false,
+      noWrap: true,
+    });
+    explorer.layer = layer;
+    layer.on("tileunload", (e) => cancel(e.tile._igEntry));
+    applyHashView(state);
+    bindControls();
+    applyContent();
+    layer.addTo(map);
+    map.zoomControl.setPosition("topright");
+
+    map.on("move", updateStatus);
+    map.on("moveend zoomend", () => {
+      writeHash();
+      updateStatus();
+      map.getContainer().classList.toggle("ig-overzoom", map.getZoom() > 0);
+      rebaseIfFar();
+    });
+    map.on("mousedown", onSelectDown);
+    map.on("mousemove", onSelectMove);
+    map.on("mouseup", onSelectUp);
+    setInterval(updateStatus, 500);
+    setInterval(pollStats, 2000);
+    explorer.ready = true;
+  }
+
+  explorer.idle = function () {
+    if (!explorer.ready) return false;
+    if (explorer.pending.size || explorer.active.size) return false;
+    const tiles = explorer.layer._tiles;
+    return Object.keys(tiles).every((k) => tiles[k].loaded || tiles[k].el._igEntry.loaded);
+  };
+  explorer.setSeed = setSeed;
+  explorer.undo = undo;
+  explorer.redo = redo;
+  explorer.viewRegion = () => viewRegion();
+  explorer.centerPixel = () => centerPixel();
+
+  init().catch((err) => {
+    explorer.lastError = String(err);
+    showMessage("Cannot start the explorer: " + err.message, true);
+  });
+})();
