@@ -124,3 +124,10 @@ def test_bf16_close_to_fp32(tiny_generator):
     b = generate_region(tiny_generator, 6, -20, 0, 48, 48, precision="bf16")
     rel = ((a - b).pow(2).mean() / a.pow(2).mean()).sqrt().item()
     assert b.dtype == torch.float32 and rel < 0.05
+
+
+@pytest.mark.slow
+def test_compiled_texture_matches_eager(tiny_generator):
+    a = generate_region(tiny_generator, 6, -20, 0, 64, 64, compile=True)
+    b = generate_region(tiny_generator, 6, -20, 0, 64, 64)
+    assert (a - b).abs().max().item() < TOL

@@ -106,6 +106,18 @@ def distributed_context() -> tuple[int, int]:
     "--yes", is_flag=True, help=f"Allow canvases over {GIGAPIXEL_LIMIT // 10**9} gigapixels."
 )
 @click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality.")
+@click.option(
+    "--tile-batch",
+    type=click.IntRange(1, 256),
+    default=1,
+    help="Render this many equal tiles per call (pays on GPUs).",
+)
+@click.option(
+    "--compile",
+    "use_compile",
+    is_flag=True,
+    help="torch.compile the texture synthesizer (slow first call, then faster).",
+)
 def generate_command(
     model: str,
     size_text: str,
@@ -122,6 +134,8 @@ def generate_command(
     resume: bool,
     yes: bool,
     quality: int | None,
+    tile_batch: int,
+    use_compile: bool,
 ) -> None:
     """Generate a canvas of any size from MODEL (a .safetensors file or a bundled model name).
 
@@ -194,7 +208,13 @@ def generate_command(
     G = G.to(device_name)
     top, left = image_framing(height, width)
     top, left = top + dy, left + dx
-    gen_kwargs = dict(wrap=wrap, precision=precision, max_memory=max_memory)
+    gen_kwargs = dict(
+        wrap=wrap,
+        precision=precision,
+        max_memory=max_memory,
+        tile_batch=tile_batch,
+        compile=use_compile,
+    )
 
     if dry_run:
         from infinitygan.canvas import plan_tile_size
