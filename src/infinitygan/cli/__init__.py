@@ -10,7 +10,9 @@ from __future__ import annotations
 from infinitygan.cli import convert as _convert  # noqa: E402,F401
 from infinitygan.cli import generate as _generate  # noqa: E402,F401
 from infinitygan.cli import prepare as _prepare  # noqa: E402,F401
+from infinitygan.cli import plot as _plot  # noqa: E402,F401
 from infinitygan.cli import serve as _serve  # noqa: E402,F401
+from infinitygan.cli import train as _train  # noqa: E402,F401
 from infinitygan.cli._group import main
 
 __all__ = ["main"]

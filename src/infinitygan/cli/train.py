@@ -1,0 +1,354 @@
+"""`infinitygan train`: train a model on a folder/zip/tar of images or the synthetic source."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from infinitygan.cli._common import parse_seeds, resolve_device
+from infinitygan.cli._group import main
+
+logger = logging.getLogger(__name__)
+
+_RESUME_FIXED = ("preset", "data", "batch", "batch_gpu", "seed", "set_items")
+
+
+def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``--set train.FIELD=VALUE`` overrides, typed after the TrainConfig field."""
+    from infinitygan.train.config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    defaults = TrainConfig()
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if key.startswith("train."):
+            key = key[len("train.") :]
+        if not sep or key not in fields:
+            raise click.BadParameter(
+                f"{item!r}: write train.FIELD=VALUE with FIELD one of {', '.join(sorted(fields))}",
+                param_hint="--set",
+            )
+        default = getattr(defaults, key)
+        text = text.strip()
+        try:
+            if text.lower() == "none":
+                value: Any = None
+            elif isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                value = text.lower() in ("true", "1")
+            elif isinstance(default, int) or key == "batch_gpu":
+                value = int(text)
+            elif isinstance(default, float) or key == "ema_rampup":
+                value = float(text)
+            else:
+                value = text
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r}: {text!r} is not a valid value for {key} (default {default!r})",
+                param_hint="--set",
+            ) from None
+        out[key] = value
+    return out
+
+
+def steps_for(kimg: float | None, steps: int | None, batch: int, default_kimg: float) -> int:
+    """Total steps from ``--steps`` or ``--kimg`` (ceil(kimg * 1000 / batch))."""
+    if kimg is not None and steps is not None:
+        raise click.UsageError("give --kimg or --steps, not both")
+    if steps is not None:
+        if steps < 1:
+            raise click.BadParameter("--steps must be >= 1")
+        return steps
+    kimg = default_kimg if kimg is None else kimg
+    if kimg <= 0:
+        raise click.BadParameter("--kimg must be > 0")
+    return max(1, math.ceil(kimg * 1000 / batch))
+
+
+class _TqdmHandler(logging.Handler):
+    """Log records printed above the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record))
+        except Exception:  # pragma: no cover - logging must never kill training
+            self.handleError(record)
+
+
+@main.command("train")
+@click.option(
+    "--data", default=None, help="Training images: folder, .zip, .tar(.gz), or synthetic."
+)
+@click.option("--preset", default=None, help="Model preset: paper-101 or tiny (default paper-101).")
+@click.option(
+    "--outdir", type=click.Path(path_type=Path), default=Path("runs"), help="Run folders."
+)
+@click.option("--batch", type=int, default=None, help="GLOBAL batch over all GPUs (default 16).")
+@click.option("--batch-gpu", type=int, default=None, help="Samples per pass per GPU (accumulate).")
+@click.option("--kimg", type=float, default=None, help="Train for this many thousand images.")
+@click.option("--steps", type=int, default=None, help="Train for this many steps (global batches).")
+@click.option("--snapshot-every", type=int, default=None, help="Steps between snapshots (500).")
+@click.option("--tick-every", type=int, default=None, help="Steps between log lines (10).")
+@click.option("--keep", type=int, default=None, help="Snapshots to keep (3).")
+@click.option("--seed", type=int, default=None, help="Seed of init, latents and data order (0).")
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Continue RUN_DIR from its latest snapshot with its own settings.",
+)
+@click.option("--device", default=None, help="cpu, cuda or auto (default auto).")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16"]),
+    default=None,
+    help="Autocast dtype of the D/G steps (fp32).",
+)
+@click.option("--workers", type=int, default=None, help="Data-loader processes per GPU (0).")
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help="NHWC memory format (default: on for CUDA).",
+)
+@click.option("--compile", "use_compile", is_flag=True, default=None, help="torch.compile D/G.")
+@click.option("--tensorboard", is_flag=True, default=None, help="Also write TensorBoard logs.")
+@click.option("--deterministic", is_flag=True, default=None, help="Deterministic kernels.")
+@click.option(
+    "--set",
+    "set_items",
+    multiple=True,
+    help="Override a training setting, e.g. --set train.r1_gamma=5 --set train.pl_mode=official.",
+)
+@click.option(
+    "--sample-seeds",
+    "sample_seeds_text",
+    default=None,
+    help="Seeds of the sample grids, e.g. 0-7 (default 0-7).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the resolved settings and exit.")
+def train_command(
+    data: str | None,
+    preset: str | None,
+    outdir: Path,
+    batch: int | None,
+    batch_gpu: int | None,
+    kimg: float | None,
+    steps: int | None,
+    snapshot_every: int | None,
+    tick_every: int | None,
+    keep: int | None,
+    seed: int | None,
+    resume: Path | None,
+    device: str | None,
+    precision: str | None,
+    workers: int | None,
+    channels_last: bool | None,
+    use_compile: bool | None,
+    tensorboard: bool | None,
+    deterministic: bool | None,
+    set_items: tuple[str, ...],
+    sample_seeds_text: str | None,
+    dry_run: bool,
+) -> None:
+    """Train InfinityGAN; writes a numbered run folder under --outdir.
+
+    \b
+    Examples:
+      infinitygan train --data synthetic --preset tiny --batch 4 --steps 400
+      infinitygan train --data photos.zip --preset paper-101 --batch 16 --kimg 12800
+      infinitygan train --resume runs/00000-tiny-synthetic-b4 --steps 800
+      torchrun --nproc_per_node=4 -m infinitygan train --data photos.zip --batch 16
+
+    --batch is the global batch: with torchrun each of W processes handles batch/W samples.
+    A run killed at any moment continues exactly from its last snapshot with --resume.
+    """
+    from infinitygan.train.config import RunConfig, TrainConfig
+    from infinitygan.train.distributed import init_distributed, shutdown_distributed
+
+    given = {
+        "preset": preset,
+        "data": data,
+        "batch": batch,
+        "batch_gpu": batch_gpu,
+        "seed": seed,
+        "set_items": set_items or None,
+    }
+    try:
+        if resume is not None:
+            fixed = [k.replace("_items", "").replace("_", "-") for k in _RESUME_FIXED if given[k]]
+            if fixed:
+                flags = ", ".join("--" + k for k in fixed)
+                raise click.UsageError(f"--resume keeps the run's own settings; drop {flags}")
+            run = _resumed_config(resume, kimg, steps)
+            run_dir: Path | None = resume
+        else:
+            if data is None:
+                raise click.UsageError("--data is required (a folder, .zip, .tar or synthetic)")
+            from infinitygan.presets import get_preset
+
+            model = get_preset(preset or "paper-101")
+            overrides = parse_set(set_items)
+            train_cfg = TrainConfig(
+                batch=batch if batch is not None else 16,
+                batch_gpu=batch_gpu,
+                seed=seed if seed is not None else 0,
+                **overrides,
+            )
+            run = RunConfig(
+                model=model,
+                train=train_cfg,
+                data=data,
+                total_steps=steps_for(kimg, steps, train_cfg.batch, default_kimg=12800),
+            )
+            run_dir = None
+        if device is not None:
+            device_name = resolve_device(device)
+        else:
+            device_name = resolve_device(run.device if resume is not None else "auto")
+        updates: dict[str, Any] = {"device": device_name}
+        for key, value in (
+            ("precision", precision),
+            ("workers", workers),
+            ("compile", use_compile),
+            ("tensorboard", tensorboard),
+            ("deterministic", deterministic),
+            ("snapshot_every", snapshot_every),
+            ("tick_every", tick_every),
+            ("keep_snapshots", keep),
+            ("channels_last", channels_last),
+            ("sample_seeds", parse_seeds(sample_seeds_text) if sample_seeds_text else None),
+        ):
+            if value is not None:
+                updates[key] = value
+        if channels_last is None and resume is None:
+            updates["channels_last"] = device_name.startswith("cuda")
+        if snapshot_every is None and resume is None:
+            updates["snapshot_every"] = 500
+        run = dataclasses.replace(run, **updates)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+
+    if dry_run:
+        click.echo(run.to_json())
+        return
+
+    import torch
+
+    dist_info = init_distributed(torch.device(run.device).type)
+    try:
+        _run(run, outdir, run_dir, dist_info)
+    finally:
+        shutdown_distributed()
+
+
+def _resumed_config(run_dir: Path, kimg: float | None, steps: int | None) -> Any:
+    from infinitygan.train.config import RunConfig
+    from infinitygan.train.runs import OPTIONS_FILE
+
+    path = run_dir / OPTIONS_FILE
+    if not path.is_file():
+        raise click.ClickException(f"{run_dir} is not a training run folder (no {OPTIONS_FILE})")
+    try:
+        run = RunConfig.from_json(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise click.ClickException(f"{path}: {err}") from None
+    if kimg is not None or steps is not None:
+        run = dataclasses.replace(
+            run, total_steps=steps_for(kimg, steps, run.train.batch, default_kimg=1)
+        )
+    return run
+
+
+def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
+    from tqdm import tqdm
+
+    from infinitygan.data import DataConfig, DataError, open_dataset
+    from infinitygan.train import NonFiniteLossError, training_loop
+    from infinitygan.train.runs import allocate_run_dir, data_label
+
+    resume = run_dir is not None
+    if run_dir is None:
+        path_text = None
+        if dist_info.is_main:
+            desc = f"{run.model.name}-{data_label(run.data)}-b{run.train.batch}"
+            path_text = str(allocate_run_dir(outdir, desc))
+        if dist_info.enabled:
+            import torch.distributed as dist
+
+            holder = [path_text]
+            dist.broadcast_object_list(holder, src=0)
+            path_text = holder[0]
+        assert path_text is not None
+        run_dir = Path(path_text)
+
+    model = run.model
+    data_config = DataConfig(
+        patch_size=model.patch_size, full_size=model.full_size, pre_resize=model.pre_resize
+    )
+    try:
+        dataset = open_dataset(run.data, data_config, seed=run.train.seed)
+    except (FileNotFoundError, DataError) as err:
+        raise click.ClickException(str(err)) from None
+    scan = getattr(dataset, "scan", None)
+    if scan is not None and dist_info.is_main:
+        scan.write(run_dir)
+
+    pkg_logger = logging.getLogger("infinitygan")
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.INFO if dist_info.is_main else logging.WARNING)
+    old_propagate = pkg_logger.propagate
+    pkg_logger.addHandler(handler)
+    pkg_logger.propagate = False
+    bar = None
+    if dist_info.is_main:
+        bar = tqdm(total=run.total_steps, unit="step", dynamic_ncols=True, desc=run_dir.name)
+
+    def progress(step: int, total: int, stats: dict[str, float]) -> None:
+        if bar is None:
+            return
+        bar.n = step
+        bar.set_postfix(
+            {k: f"{stats[k]:.3f}" for k in ("D/adv", "G/adv", "D/coord_real") if k in stats},
+            refresh=False,
+        )
+        bar.refresh()
+
+    try:
+        result = training_loop(
+            run, run_dir, dataset, dist_info=dist_info, resume=resume, progress=progress
+        )
+    except NonFiniteLossError as err:
+        from infinitygan.train.snapshots import latest_snapshot
+
+        latest = latest_snapshot(run_dir)
+        where = f"the last good checkpoint is {latest.path}" if latest else "no checkpoint yet"
+        raise click.ClickException(
+            f"training stopped: {err}; {where}. Lower the learning rate or use --precision fp32, "
+            f"then continue with --resume {run_dir}"
+        ) from None
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+        pkg_logger.removeHandler(handler)
+        pkg_logger.propagate = old_propagate
+    if dist_info.is_main:
+        click.echo(f"run folder: {run_dir}")
+        if result.snapshot is not None:
+            click.echo(f"latest snapshot: {result.snapshot}")
+            click.echo(
+                "generate with: infinitygan generate "
+                f"{result.snapshot / 'generator_ema.safetensors'} --size 1024x256 --out out.png"
+            )

@@ -1,0 +1,496 @@
+"""One optimisation step of InfinityGAN: D step, lazy R1, G step, lazy path length, EMA.
+
+The :class:`Trainer` owns the networks, the optimisers and the per-step state (path-length mean,
+images seen) and nothing else: data, files and logging live in :mod:`infinitygan.train.loop`.
+
+Randomness. Every random draw of a step (global/local latents, coordinates, style-mixing choices,
+noise maps, path-length directions) comes from a ``torch.Generator`` seeded by
+``(seed, step, phase, chunk)``, where a *chunk* is one forward pass of ``batch_gpu`` samples and
+its index runs over the whole global batch (``rank * rounds + round``). A step therefore does not
+depend on history (exact resume), nor on how the global batch is split over ranks and rounds.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from infinitygan.checkpoint import build_generator
+from infinitygan.coords import sample_training_coords
+from infinitygan.models import Discriminator, Generator
+from infinitygan.train import losses
+from infinitygan.train.config import RunConfig
+from infinitygan.train.distributed import (
+    DistInfo,
+    all_reduce_gradients,
+    all_reduce_max,
+    all_reduce_sum,
+)
+
+logger = logging.getLogger(__name__)
+
+PHASE_D, PHASE_R1, PHASE_G, PHASE_PL = 1, 2, 3, 4
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite; the run stops before any optimiser update with it.
+
+    Attributes:
+        term: the name of the loss term (e.g. "G/adv").
+        step: the optimisation step (0-based) at which it happened.
+    """
+
+    def __init__(self, term: str, step: int) -> None:
+        super().__init__(f"loss term {term} is not finite at step {step}")
+        self.term = term
+        self.step = step
+
+
+def step_generator(seed: int, step: int, phase: int, chunk: int) -> torch.Generator:
+    """A CPU generator keyed by ``(seed, step, phase, chunk)``."""
+    digest = hashlib.blake2b(struct.pack("<qqqq", seed, step, phase, chunk), digest_size=8)
+    return torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") >> 1)
+
+
+@dataclass
+class FakeInputs:
+    """Inputs of one generated chunk (all on the training device).
+
+    Attributes:
+        z_global: [N, 2, z_dim]; slot 0 drives the structure and the styles before ``inject``,
+            slot 1 the styles from ``inject`` on (style mixing).
+        z_local: [N, local_dim, L, L], L = 35 for paper-101.
+        coords: [N, 3, L, L] training coordinates.
+        labels: [N] vertical position of ``coords`` (the coordinate-loss target).
+        inject: [N] first style layer taken from slot 1 (``num_styles``: no mixing).
+        noise: one map [N, 1, s_i, s_i] per texture conv.
+    """
+
+    z_global: Tensor
+    z_local: Tensor
+    coords: Tensor
+    labels: Tensor
+    inject: Tensor
+    noise: list[Tensor]
+
+
+def sample_fake_inputs(
+    G: Generator,
+    n: int,
+    generator: torch.Generator,
+    *,
+    style_mixing: float,
+    paired: bool,
+    device: torch.device,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> FakeInputs:
+    """Draw the inputs of ``n`` training samples.
+
+    With ``paired`` (n even), samples ``2k`` and ``2k + 1`` share z_global (both slots), the
+    coordinates, their label and the style-mixing choice, and differ in z_local and noise: the
+    pairs of the diversity loss. Style mixing is decided per pair with probability
+    ``style_mixing``, the crossover layer uniform in ``1 .. num_styles - 1``.
+    """
+    cfg = G.config
+    geo = G.geometry
+    if paired and n % 2:
+        raise ValueError(f"paired sampling needs an even count, got {n}")
+    groups = n // 2 if paired else n
+    cells = geo.structure_size_for_output(cfg.patch_size, exact=True)
+    size = geo.structure_in(cells)
+    z_global = torch.randn(groups, 2, cfg.mapping.z_dim, generator=generator)
+    mix = torch.rand(groups, generator=generator) < style_mixing
+    cross = torch.randint(1, G.num_styles, (groups,), generator=generator)
+    inject = torch.where(mix, cross, torch.full_like(cross, G.num_styles))
+    coords, labels = sample_training_coords(groups, size, cfg.coords, generator)
+    if paired:
+        z_global, inject, coords, labels = (
+            t.repeat_interleave(2, dim=0) for t in (z_global, inject, coords, labels)
+        )
+    z_local = torch.randn(n, cfg.structure.local_dim, size, size, generator=generator)
+    noise = [torch.randn(n, 1, s, s, generator=generator) for s in geo.texture_conv_sizes(cells)]
+
+    def dev(t: Tensor) -> Tensor:
+        t = t.to(device, non_blocking=True)
+        return t.contiguous(memory_format=memory_format) if t.ndim == 4 else t
+
+    return FakeInputs(
+        z_global=dev(z_global),
+        z_local=dev(z_local),
+        coords=dev(coords),
+        labels=dev(labels),
+        inject=dev(inject),
+        noise=[dev(m) for m in noise],
+    )
+
+
+def mix_styles(w: Tensor, inject: Tensor, num_styles: int) -> Tensor:
+    """Per-layer styles [N, num_styles, w_dim] from w [N, 2, w_dim]: layers ``< inject`` take
+    slot 0, the others slot 1."""
+    layer = torch.arange(num_styles, device=w.device)
+    take_first = (layer[None, :] < inject[:, None])[..., None]
+    return torch.where(take_first, w[:, 0:1], w[:, 1:2])
+
+
+@dataclass
+class GeneratorFns:
+    """The callables used to run the generator's parts (eager modules or compiled wrappers)."""
+
+    mapping: Callable[[Tensor], Tensor]
+    structure: Callable[[Tensor, Tensor, Tensor], Tensor]
+    texture: Callable[..., Tensor]
+
+
+def render(fns: GeneratorFns, inputs: FakeInputs, num_styles: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Generate a chunk. Returns (images [N, 3, P, P], structure [N, C, S, S], styles
+    [N, num_styles, w_dim])."""
+    n = inputs.z_global.shape[0]
+    structure = fns.structure(inputs.z_global[:, 0], inputs.z_local, inputs.coords)
+    w = fns.mapping(inputs.z_global.flatten(0, 1)).view(n, 2, -1)
+    styles = mix_styles(w, inputs.inject, num_styles)
+    images = fns.texture(structure, styles, inputs.noise)
+    return images, structure, styles
+
+
+class Trainer:
+    """Networks, optimisers and the step logic of one rank.
+
+    Args:
+        run: the run configuration.
+        device: the training device of this rank.
+        dist_info: rank and world size.
+    """
+
+    def __init__(self, run: RunConfig, device: torch.device, dist_info: DistInfo = DistInfo()):
+        self.run = run
+        self.cfg = run.train
+        self.device = device
+        self.dist = dist_info
+        tc = run.train
+        world = dist_info.world_size
+        if tc.batch % world:
+            raise ValueError(f"--batch {tc.batch} is not divisible by the {world} processes")
+        self.batch_rank = tc.batch // world
+        self.batch_gpu = tc.batch_gpu or self.batch_rank
+        if self.batch_rank % self.batch_gpu or self.batch_gpu % 2:
+            raise ValueError(
+                f"batch per process ({self.batch_rank}) must be a multiple of batch_gpu "
+                f"({self.batch_gpu}), and batch_gpu must be even (diversity pairs)"
+            )
+        group = min(self.batch_gpu, run.model.discriminator.stddev_group)
+        if self.batch_gpu % group:
+            raise ValueError(
+                f"batch_gpu {self.batch_gpu} must be divisible by the discriminator's "
+                f"minibatch-stddev group {group}"
+            )
+        self.rounds = self.batch_rank // self.batch_gpu
+        self.share = 1.0 / (world * self.rounds)
+        self.pl_batch = max(1, self.batch_gpu // tc.pl_batch_shrink)
+        self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
+        self.autocast_dtype = _DTYPES[run.precision]
+
+        self.G = build_generator(run.model, seed=tc.seed).to(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tc.seed + 1)
+            D = Discriminator(run.model.discriminator, run.model.patch_size)
+        self.D = D.to(device)
+        if run.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.G.train()
+        self.D.train()
+
+        lr_g, betas_g = losses.lazy_adam_hyperparams(tc.lr, tc.beta2, tc.pl_interval)
+        lr_d, betas_d = losses.lazy_adam_hyperparams(tc.lr, tc.beta2, tc.r1_interval)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas_g, eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas_d, eps=1e-8)
+        fp16 = run.precision == "fp16"
+        self.scaler_G = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.scaler_D = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.pl_mean = torch.zeros((), dtype=torch.float32, device=device)
+        self.step = 0
+        self.images_seen = 0
+
+        self.eager = GeneratorFns(
+            mapping=self.G.mapping_network,
+            structure=self.G.structure_synthesizer,
+            texture=self.G.texture_synthesizer,
+        )
+        self.fast = self.eager
+        self.D_fast: Callable[[Tensor], tuple[Tensor, Tensor]] = self.D
+        if run.compile:
+            # Compiled wrappers share the parameters; state dicts stay those of the plain modules.
+            self.fast = GeneratorFns(
+                mapping=torch.compile(self.G.mapping_network),
+                structure=torch.compile(self.G.structure_synthesizer),
+                texture=torch.compile(self.G.texture_synthesizer),
+            )
+            self.D_fast = torch.compile(self.D)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def lr_G(self) -> float:
+        return float(self.opt_G.param_groups[0]["lr"])
+
+    @property
+    def lr_D(self) -> float:
+        return float(self.opt_D.param_groups[0]["lr"])
+
+    def _autocast(self) -> Any:
+        return torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.run.precision != "fp32"
+        )
+
+    def _chunk_ids(self) -> list[int]:
+        return [self.dist.rank * self.rounds + r for r in range(self.rounds)]
+
+    def _sample(self, step: int, phase: int, chunk: int, n: int, paired: bool) -> FakeInputs:
+        return sample_fake_inputs(
+            self.G,
+            n,
+            step_generator(self.cfg.seed, step, phase, chunk),
+            style_mixing=self.cfg.style_mixing,
+            paired=paired,
+            device=self.device,
+            memory_format=self.memory_format,
+        )
+
+    def _check_finite(self, terms: dict[str, Tensor], step: int) -> None:
+        """Raise NonFiniteLossError (on every rank) when any term is NaN/inf on any rank."""
+        names = list(terms)
+        bad = torch.stack([(~torch.isfinite(terms[k].detach().float())).float() for k in names])
+        bad = all_reduce_max(bad.to(self.device), self.dist)
+        if bool(bad.any()):
+            raise NonFiniteLossError(names[int(bad.argmax())], step)
+
+    def _optimiser_step(
+        self, module: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+    ) -> None:
+        params = [p for p in module.parameters()]
+        all_reduce_gradients(params, self.dist)
+        scaler.step(opt)
+        scaler.update()
+
+    # ------------------------------------------------------------------ phases
+    def d_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, float]:
+        """Logistic loss on reals and fakes plus the coordinate L1 on both (D updated)."""
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        stats: dict[str, float] = {}
+        for (patches, labels), chunk in zip(reals, self._chunk_ids()):
+            inputs = self._sample(step, PHASE_D, chunk, self.batch_gpu, paired=True)
+            with self._autocast():
+                with torch.no_grad():
+                    fakes, _, _ = render(self.fast, inputs, self.G.num_styles)
+                fake_logits, fake_coord = self.D_fast(fakes.detach())
+                real_logits, real_coord = self.D_fast(patches)
+            terms = {
+                "D/adv": losses.d_logistic_loss(real_logits, fake_logits),
+                "D/coord_real": losses.coord_loss(real_coord, labels),
+                "D/coord_fake": losses.coord_loss(fake_coord, inputs.labels),
+            }
+            self._check_finite(terms, step)
+            total = terms["D/adv"] + self.cfg.coord_weight * (
+                terms["D/coord_real"] + terms["D/coord_fake"]
+            )
+            self.scaler_D.scale(total * self.share).backward()
+            _accumulate(stats, terms, self.rounds)
+            _accumulate(
+                stats,
+                {"D/real_logit": real_logits.mean(), "D/fake_logit": fake_logits.mean()},
+                self.rounds,
+            )
+        self._optimiser_step(self.D, self.opt_D, self.scaler_D)
+        return stats
+
+    def r1_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, float]:
+        """Lazy R1 on reals, weight ``gamma / 2 * interval`` (fp32, eager)."""
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        stats: dict[str, float] = {}
+        weight = losses.r1_loss_weight(self.cfg.r1_gamma, self.cfg.r1_interval)
+        for patches, _ in reals:
+            x = patches.detach().float().requires_grad_(True)
+            logits, _ = self.D(x)
+            r1 = losses.r1_penalty(logits, x)
+            self._check_finite({"D/r1": r1}, step)
+            (r1 * weight * self.share).backward()
+            _accumulate(stats, {"D/r1": r1}, self.rounds)
+        self._optimiser_step(self.D, self.opt_D, _NO_SCALER)
+        return stats
+
+    def g_step(self, step: int) -> dict[str, float]:
+        """Non-saturating loss, coordinate L1 and the diversity loss (G updated)."""
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        stats: dict[str, float] = {}
+        for chunk in self._chunk_ids():
+            inputs = self._sample(step, PHASE_G, chunk, self.batch_gpu, paired=True)
+            with self._autocast():
+                images, structure, _ = render(self.fast, inputs, self.G.num_styles)
+                logits, coord = self.D_fast(images)
+            terms = {
+                "G/adv": losses.g_nonsaturating_loss(logits),
+                "G/coord": losses.coord_loss(coord, inputs.labels),
+                "G/diversity": losses.diversity_loss(
+                    inputs.z_local, structure, self.cfg.diversity_eps
+                ),
+            }
+            self._check_finite(terms, step)
+            total = (
+                terms["G/adv"]
+                + self.cfg.coord_weight * terms["G/coord"]
+                + self.cfg.diversity_weight * terms["G/diversity"]
+            )
+            self.scaler_G.scale(total * self.share).backward()
+            _accumulate(stats, terms, self.rounds)
+        self._optimiser_step(self.G, self.opt_G, self.scaler_G)
+        return stats
+
+    def pl_step(self, step: int) -> dict[str, float]:
+        """Lazy path-length regularisation on ``pl_batch`` samples per chunk (fp32, eager)."""
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        lengths_all = []
+        for chunk in self._chunk_ids():
+            gen = step_generator(self.cfg.seed, step, PHASE_PL, chunk)
+            inputs = sample_fake_inputs(
+                self.G,
+                self.pl_batch,
+                gen,
+                style_mixing=self.cfg.style_mixing,
+                paired=False,
+                device=self.device,
+                memory_format=self.memory_format,
+            )
+            images, _, styles = render(self.eager, inputs, self.G.num_styles)
+            direction = losses.path_length_noise(images, gen).to(self.device)
+            lengths_all.append(losses.path_lengths(images, styles, direction, self.cfg.pl_mode))
+        # The running mean moves with the mean length of the whole global batch, as in a
+        # single-process run of the same batch.
+        total = torch.stack([lengths.detach().sum() for lengths in lengths_all]).sum()
+        count = torch.tensor(
+            float(sum(lengths.numel() for lengths in lengths_all)), device=self.device
+        )
+        summed = all_reduce_sum(torch.stack([total, count]), self.dist)
+        self.pl_mean = losses.update_path_length_mean(
+            self.pl_mean, summed[0] / summed[1], self.cfg.pl_decay
+        )
+        weight = self.cfg.pl_weight * self.cfg.pl_interval
+        stats: dict[str, float] = {}
+        for lengths in lengths_all:
+            penalty = losses.path_length_penalty(lengths, self.pl_mean)
+            self._check_finite({"G/path_length": penalty}, step)
+            (penalty * weight * self.share).backward()
+            _accumulate(stats, {"G/path_length": penalty, "G/pl_length": lengths.mean()}, 1)
+        for key in stats:
+            stats[key] /= len(lengths_all)
+        self._optimiser_step(self.G, self.opt_G, _NO_SCALER)
+        return stats
+
+    @torch.no_grad()
+    def update_ema(self) -> float:
+        """Move G_ema towards G; returns the decay used."""
+        beta = losses.ema_beta(
+            self.cfg.batch, self.cfg.ema_half_life_images, self.cfg.ema_rampup, self.images_seen
+        )
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p.detach(), 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+        return beta
+
+    def train_step(self, reals: tuple[Tensor, Tensor]) -> dict[str, float]:
+        """One full step on this rank's real batch (patches [b, 3, P, P], labels [b]).
+
+        Returns:
+            Loss terms of this rank averaged over its rounds (lazy terms only when they ran).
+        """
+        patches, labels = reals
+        if patches.shape[0] != self.batch_rank:
+            raise ValueError(
+                f"expected {self.batch_rank} real patches per process, got {patches.shape[0]}"
+            )
+        patches = patches.to(self.device, non_blocking=True).contiguous(
+            memory_format=self.memory_format
+        )
+        labels = labels.to(self.device, non_blocking=True)
+        g = self.batch_gpu
+        chunks = [
+            (patches[i * g : (i + 1) * g], labels[i * g : (i + 1) * g]) for i in range(self.rounds)
+        ]
+        step = self.step
+        stats = self.d_step(step, chunks)
+        if self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0:
+            stats.update(self.r1_step(step, chunks))
+        stats.update(self.g_step(step))
+        if self.cfg.pl_weight > 0 and step % self.cfg.pl_interval == 0:
+            stats.update(self.pl_step(step))
+        stats["ema_beta"] = self.update_ema()
+        self.step = step + 1
+        self.images_seen += self.cfg.batch
+        return stats
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the weights (those go to safetensors): loadable weights-only."""
+        cuda_rng = None
+        if self.device.type == "cuda":
+            cuda_rng = torch.cuda.get_rng_state(self.device)
+        return {
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "scaler_G": self.scaler_G.state_dict(),
+            "scaler_D": self.scaler_D.state_dict(),
+            "pl_mean": self.pl_mean.detach().cpu(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": cuda_rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.images_seen = int(state["images_seen"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        if state.get("scaler_G"):
+            self.scaler_G.load_state_dict(state["scaler_G"])
+        if state.get("scaler_D"):
+            self.scaler_D.load_state_dict(state["scaler_D"])
+        self.pl_mean = state["pl_mean"].to(self.device, torch.float32)
+        torch.set_rng_state(state["rng_torch"])
+        if state.get("rng_cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+
+
+class _NoScaler:
+    """GradScaler stand-in for the fp32 regularisation steps."""
+
+    def step(self, opt: torch.optim.Optimizer) -> None:
+        opt.step()
+
+    def update(self) -> None:
+        return None
+
+
+_NO_SCALER: Any = _NoScaler()
+
+
+def _accumulate(stats: dict[str, float], terms: dict[str, Tensor], rounds: int) -> None:
+    for key, value in terms.items():
+        stats[key] = stats.get(key, 0.0) + float(value.detach()) / rounds

@@ -1,0 +1,95 @@
+"""Loss curves of a run, drawn from its ``stats.jsonl`` with matplotlib (Agg, no display)."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from infinitygan.train.runs import STATS_FILE, read_stats
+
+PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("adversarial", ("D/adv", "G/adv")),
+    ("D logits", ("D/real_logit", "D/fake_logit")),
+    ("coordinate L1 (vertical)", ("D/coord_real", "D/coord_fake", "G/coord")),
+    ("diversity", ("G/diversity",)),
+    ("R1 penalty", ("D/r1",)),
+    ("path length", ("G/path_length", "G/pl_length", "G/pl_mean")),
+)
+
+
+def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: int = 1) -> Path:
+    """Draw the loss terms of ``run_dir/stats.jsonl`` against kimg into one PNG.
+
+    Args:
+        run_dir: a run folder (or a stats.jsonl path).
+        out: the PNG to write (default ``run_dir/loss-curves.png``).
+        smooth: moving-average window in ticks (1: raw).
+
+    Returns:
+        The written path.
+
+    Raises:
+        FileNotFoundError: no stats.jsonl; ValueError: it has no records yet.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    records = read_stats(run_dir)
+    if not records:
+        raise ValueError(f"{run_dir} has no stats records yet (the first tick has not ended)")
+    base = run_dir if run_dir.is_dir() else run_dir.parent
+    out = Path(out) if out is not None else base / "loss-curves.png"
+    if smooth < 1:
+        raise ValueError(f"smooth must be >= 1, got {smooth}")
+
+    panels = [(t, [k for k in keys if any(k in r for r in records)]) for t, keys in PANELS]
+    panels = [(t, keys) for t, keys in panels if keys]
+    cols = 3
+    rows = max(1, math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (title, keys) in zip(axes.flat, panels):
+        for key in keys:
+            pts = [(r["kimg"], r[key]) for r in records if key in r and math.isfinite(r[key])]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            ys = _moving_average(list(ys), smooth)
+            ax.plot(xs, ys, label=key, linewidth=1.2)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("kimg", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{base.name} ({STATS_FILE}, {len(records)} ticks)", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}-", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _moving_average(values: list[float], window: int) -> list[float]:
+    if window <= 1:
+        return values
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out

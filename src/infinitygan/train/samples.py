@@ -1,0 +1,55 @@
+"""Sample grids written during training: reals, and EMA canvases at 1x, 2x and 4x the patch size.
+
+The canvases come from :func:`infinitygan.canvas.generate_image` (position-keyed latents, the
+test-time coordinate grid, centred on the horizon), so the grid of a seed at step N is directly
+comparable with ``infinitygan generate`` on the snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from infinitygan.canvas import generate_image
+from infinitygan.imageio import make_grid, save_image
+from infinitygan.models import Generator
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_DIR = "samples"
+SCALES: tuple[int, ...] = (1, 2, 4)
+
+
+def seeds_for_scale(seeds: tuple[int, ...], scale: int) -> tuple[int, ...]:
+    """Fewer seeds for bigger canvases (all at 1x, half at 2x, a quarter at 4x; at least one)."""
+    return seeds[: max(1, len(seeds) // scale)]
+
+
+@torch.no_grad()
+def render_canvases(G_ema: Generator, seeds: tuple[int, ...], size: int) -> Tensor:
+    """Canvases [len(seeds), 3, size, size] of the EMA generator (float32, CPU)."""
+    return torch.stack([generate_image(G_ema, seed, size, size) for seed in seeds])
+
+
+def write_sample_grids(
+    G_ema: Generator, run_dir: Path, step: int, seeds: tuple[int, ...]
+) -> list[Path]:
+    """Write ``samples/fakes-{1,2,4}x-stepNNNNNNNN.png`` and return their paths."""
+    patch = G_ema.config.patch_size
+    out = []
+    for scale in SCALES:
+        chosen = seeds_for_scale(seeds, scale)
+        images = render_canvases(G_ema, chosen, patch * scale)
+        nrow = min(len(chosen), max(1, 8 // scale))
+        path = run_dir / SAMPLE_DIR / f"fakes-{scale}x-step{step:08d}.png"
+        out.append(save_image(make_grid(images, nrow=nrow), path))
+    return out
+
+
+def write_reals_grid(patches: Tensor, run_dir: Path, max_images: int = 16) -> Path:
+    """Write ``samples/reals.png`` from real patches [N, 3, P, P] in [-1, 1]."""
+    images = patches[:max_images].detach().float().cpu()
+    return save_image(make_grid(images, nrow=8), run_dir / SAMPLE_DIR / "reals.png")

@@ -1,0 +1,258 @@
+"""Atomic training snapshots: weights as safetensors, the rest as a weights-only torch file.
+
+A snapshot is a folder ``checkpoints/stepNNNNNNNN/`` holding
+
+* ``generator_ema.safetensors``: the EMA generator, written by
+  :func:`infinitygan.checkpoint.save_generator` (``infinitygan generate`` reads it directly);
+* ``generator.safetensors``: the trained generator (same format);
+* ``discriminator.safetensors``: D's weights with its config in the header;
+* ``training_state.pt``: optimisers, grad scalers, path-length mean, RNG states, step, images
+  seen, the run config; loadable with ``torch.load(weights_only=True)``.
+
+The folder is written under a temporary name and renamed when complete; only then is
+``checkpoints/latest.txt`` replaced (atomically) by the new name. A crash at any moment leaves
+either the previous snapshot as latest or the new one, never a partial one. Old snapshots are
+pruned from the list of complete snapshots (never by globbing arbitrary files).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from infinitygan import __version__
+from infinitygan.checkpoint import CheckpointError, save_generator
+from infinitygan.config import DiscriminatorConfig
+from infinitygan.models import Discriminator, Generator
+from infinitygan.train.runs import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+LATEST_FILE = "latest.txt"
+STATE_FILE = "training_state.pt"
+G_EMA_FILE = "generator_ema.safetensors"
+G_FILE = "generator.safetensors"
+D_FILE = "discriminator.safetensors"
+STATE_FORMAT = "infinitygan-training-state"
+STATE_VERSION = 1
+D_FORMAT = "infinitygan-discriminator"
+_SNAPSHOT_RE = re.compile(r"^step(\d{8})$")
+_TMP_PREFIX = ".tmp-"
+SNAPSHOT_FILES = (G_EMA_FILE, G_FILE, D_FILE, STATE_FILE)
+
+
+def snapshot_name(step: int) -> str:
+    return f"step{step:08d}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A complete snapshot folder and its step."""
+
+    path: Path
+    step: int
+
+
+def save_discriminator(D: Discriminator, path: Path) -> Path:
+    """Write D's weights with its config (``DiscriminatorConfig`` + patch size) in the header."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in D.state_dict().items()}
+    config = {"discriminator": D.config.__dict__, "patch_size": D.patch_size}
+    metadata = {
+        "format": D_FORMAT,
+        "format_version": "1",
+        "config": json.dumps(config, sort_keys=True),
+        "software": f"infinitygan {__version__}",
+    }
+    save_file(state, str(path), metadata=metadata)
+    return path
+
+
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
+    """Rebuild a discriminator written by :func:`save_discriminator`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no discriminator file at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises several error types
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
+    if meta.get("format") != D_FORMAT:
+        raise CheckpointError(f"{path} is not an infinitygan discriminator file")
+    config = json.loads(meta["config"])
+    D = Discriminator(DiscriminatorConfig(**config["discriminator"]), int(config["patch_size"]))
+    D.load_state_dict(state)
+    return D.to(device)
+
+
+def load_module_weights(module: nn.Module, path: Path) -> None:
+    """Load a safetensors state dict into ``module`` in place (strict; values copied exactly)."""
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as err:
+        raise CheckpointError(f"{path}: cannot read the weights ({err})") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not match the model: {err}") from None
+
+
+def list_snapshots(run_dir: Path) -> list[Snapshot]:
+    """Complete snapshot folders of a run (all files present), oldest first."""
+    root = run_dir / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        m = _SNAPSHOT_RE.match(p.name)
+        if m and p.is_dir() and all((p / f).is_file() for f in SNAPSHOT_FILES):
+            found.append(Snapshot(p, int(m.group(1))))
+    return sorted(found, key=lambda s: s.step)
+
+
+def latest_snapshot(run_dir: Path) -> Snapshot | None:
+    """The snapshot named by ``latest.txt``, or None when the run has none yet.
+
+    If the pointer names a folder that is not a complete snapshot (it can only happen when a crash
+    hit the replacement of a snapshot of the same step), the newest complete snapshot is used
+    instead and a warning is logged.
+    """
+    pointer = run_dir / CHECKPOINT_DIR / LATEST_FILE
+    snapshots = list_snapshots(run_dir)
+    if not pointer.is_file():
+        return snapshots[-1] if snapshots else None
+    name = pointer.read_text(encoding="utf-8").strip()
+    for snap in snapshots:
+        if snap.path.name == name:
+            return snap
+    if not snapshots:
+        return None
+    logger.warning(
+        "%s names %r, which is not a complete snapshot; using %s", pointer, name, snapshots[-1].path
+    )
+    return snapshots[-1]
+
+
+def remove_partial_snapshots(run_dir: Path) -> list[Path]:
+    """Delete temporary snapshot folders left by a crash during a write."""
+    root = run_dir / CHECKPOINT_DIR
+    removed = []
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.name.startswith(_TMP_PREFIX) and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
+
+
+def write_snapshot(
+    run_dir: Path,
+    step: int,
+    *,
+    G: Generator,
+    G_ema: Generator,
+    D: Discriminator,
+    state: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Snapshot:
+    """Write a complete snapshot atomically and point ``latest.txt`` at it.
+
+    Args:
+        run_dir: the run folder.
+        step: the number of completed optimisation steps.
+        G, G_ema, D: the networks.
+        state: the training state (tensors, numbers, strings, lists, dicts only).
+        extra: metadata for the generator headers (e.g. kimg).
+    """
+    root = run_dir / CHECKPOINT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / snapshot_name(step)
+    tmp = root / f"{_TMP_PREFIX}{final.name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    meta = {"step": step, **(extra or {})}
+    save_generator(G_ema, tmp / G_EMA_FILE, extra=meta)
+    save_generator(G, tmp / G_FILE, extra=meta)
+    save_discriminator(D, tmp / D_FILE)
+    payload = {"format": STATE_FORMAT, "format_version": STATE_VERSION, **state}
+    torch.save(payload, tmp / STATE_FILE)
+    for name in SNAPSHOT_FILES:
+        with open(tmp / name, "rb") as f:
+            os.fsync(f.fileno())
+    old = None
+    if final.exists():  # the same step written again (after a resume): swap, then delete
+        old = root / f"{_TMP_PREFIX}old-{final.name}"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(root)
+    write_text_atomic(root / LATEST_FILE, final.name + "\n")
+    return Snapshot(final, step)
+
+
+def read_state(snapshot: Snapshot, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load ``training_state.pt`` with ``weights_only=True`` and check its format."""
+    path = snapshot.path / STATE_FILE
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path}: cannot read the training state ({err})") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{path} is not an infinitygan training state")
+    if int(state.get("format_version", 0)) > STATE_VERSION:
+        raise CheckpointError(f"{path} was written by a newer infinitygan; upgrade to resume it")
+    return state
+
+
+def prune_snapshots(run_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` complete snapshots (never the one ``latest.txt`` names).
+
+    Returns:
+        The removed folders.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    snapshots = list_snapshots(run_dir)
+    latest = latest_snapshot(run_dir)
+    removed = []
+    for snap in snapshots[: max(len(snapshots) - keep, 0)]:
+        if latest is not None and snap.path == latest.path:
+            continue
+        shutil.rmtree(snap.path, ignore_errors=True)
+        removed.append(snap.path)
+    return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
