@@ -44,7 +44,15 @@ class StructureConfig:
     coord_dim: int = 3  # [tanh(vertical), cos(horizontal), sin(horizontal)]
 
     def __post_init__(self) -> None:
-        _positive(self, "local_dim", "channels", "num_layers", "kernel_size")
+        _positive(self, "local_dim", "channels", "kernel_size")
+        if not isinstance(self.num_layers, int) or self.num_layers < 0:
+            raise ValueError(f"StructureConfig.num_layers must be >= 0, got {self.num_layers!r}")
+        if self.num_layers == 0 and self.local_dim != self.channels:
+            raise ValueError(
+                "StructureConfig with num_layers=0 (no structure synthesizer: the local latent is "
+                f"the structure) needs local_dim == channels, got {self.local_dim} and "
+                f"{self.channels}"
+            )
         if self.kernel_size % 2 != 1:
             raise ValueError(f"StructureConfig.kernel_size must be odd, got {self.kernel_size}")
         if self.coord_dim != 3:
@@ -60,11 +68,20 @@ class TextureConfig:
     """
 
     channels: tuple[int, ...] = (512, 512, 512, 512)
+    # "none": InfinityGAN's padding-free synthesizer. "zero": StyleGAN2's zero-padded synthesizer
+    # (an input conv at the input resolution, [1, 3, 3, 1] blur, size x2 per pair): only for the
+    # StyleGAN2-NCI baseline; it is not spatially independent.
+    padding: str = "none"
+    input_channels: int = 512  # width of the input conv (padding="zero" only)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if not self.channels or any(c <= 0 for c in self.channels):
             raise ValueError(f"TextureConfig.channels must be positive, got {self.channels}")
+        if self.padding not in ("none", "zero"):
+            raise ValueError(
+                f"TextureConfig.padding must be 'none' or 'zero', got {self.padding!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,7 @@ class ModulatedConv2d(nn.Module):
         demodulate: bool = True,
         upsample: bool = False,
         blur_taps: tuple[int, ...] = (1, 2, 1),
+        padded: bool = False,
     ) -> None:
         super().__init__()
         self.in_ch = in_ch
@@ -141,6 +142,7 @@ class ModulatedConv2d(nn.Module):
         self.scale = 1.0 / math.sqrt(in_ch * kernel_size * kernel_size)
         self.demodulate = demodulate
         self.upsample = upsample
+        self.padded = padded  # zero padding (StyleGAN2 baseline only)
         if upsample:
             self.register_buffer("blur", blur_kernel_2d(blur_taps, gain=4.0), persistent=False)
 
@@ -173,12 +175,30 @@ class ModulatedConv2d(nn.Module):
         return out
 
     def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
+        if self.padded:
+            return self._conv_padded(x, weight)
         if not self.upsample:
             return F.conv2d(x, weight)
         # Transposed conv H -> 2H + 1 with its one-pixel border cropped (padding=1 does exactly
         # that, without a copy): 2H - 1; then the unpadded blur: 2H - 3.
         out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=1)
         return depthwise_conv(out, self.blur)
+
+    def _conv_padded(self, x: Tensor, weight: Tensor) -> Tensor:
+        """StyleGAN2's zero-padded conv: same size, or x2 (transposed conv + padded blur)."""
+        if not self.upsample:
+            return F.conv2d(x, weight, padding=self.kernel_size // 2)
+        out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)  # 2H + 1
+        return depthwise_conv(out, self.blur, padding=1)  # 4-tap blur: 2H
+
+
+def upsample_zero_padded(x: Tensor, kernel: Tensor) -> Tensor:
+    """StyleGAN2's skip upsampling (upfirdn2d up=2, pad (2, 1), 4-tap kernel): H -> 2H."""
+    n, c, h, w = x.shape
+    up = x.new_zeros(n, c, 2 * h, 2 * w)
+    up[:, :, ::2, ::2] = x
+    up = F.pad(up, (2, 1, 2, 1))
+    return depthwise_conv(up, kernel)
 
 
 class NoiseInjection(nn.Module):

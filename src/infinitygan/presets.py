@@ -31,9 +31,66 @@ def tiny() -> ModelConfig:
     )
 
 
+def stylegan2_nci() -> ModelConfig:
+    """Baseline StyleGAN2-NCI (reference-spec 10.1): zero-padded StyleGAN2 whose constant input is
+    replaced by a 4x4x512 random local latent, trained on whole 128-px images (no structure
+    synthesizer, no coordinates); larger images come from a larger input latent."""
+    return ModelConfig(
+        name="stylegan2-nci",
+        structure=StructureConfig(local_dim=512, channels=512, num_layers=0),
+        texture=TextureConfig(
+            channels=(512, 512, 512, 512, 256), padding="zero", input_channels=512
+        ),
+        patch_size=128,
+        full_size=128,
+        pre_resize=None,
+    )
+
+
+def stylegan2_nci_fcg() -> ModelConfig:
+    """Baseline StyleGAN2-NCI-FCG: InfinityGAN's padding-free texture synthesizer fed directly by
+    an 11x11x256 random local latent (no structure synthesizer, no coordinates), trained on 101-px
+    patches of 197-px images."""
+    return ModelConfig(
+        name="stylegan2-nci-fcg",
+        structure=StructureConfig(local_dim=256, channels=256, num_layers=0),
+    )
+
+
+def tiny_nci() -> ModelConfig:
+    """``stylegan2-nci`` with few channels (for tests and CPU comparisons against ``tiny``)."""
+    t = tiny()
+    return ModelConfig(
+        name="tiny-nci",
+        mapping=t.mapping,
+        structure=StructureConfig(local_dim=32, channels=32, num_layers=0),
+        texture=TextureConfig(channels=(48, 32, 32, 16, 16), padding="zero", input_channels=48),
+        discriminator=t.discriminator,
+        patch_size=128,
+        full_size=128,
+        pre_resize=None,
+    )
+
+
+def tiny_nci_fcg() -> ModelConfig:
+    """``stylegan2-nci-fcg`` with the channels of ``tiny``."""
+    t = tiny()
+    return ModelConfig(
+        name="tiny-nci-fcg",
+        mapping=t.mapping,
+        structure=StructureConfig(local_dim=32, channels=32, num_layers=0),
+        texture=t.texture,
+        discriminator=t.discriminator,
+    )
+
+
 PRESETS: dict[str, Callable[[], ModelConfig]] = {
     "paper-101": paper_101,
     "tiny": tiny,
+    "stylegan2-nci": stylegan2_nci,
+    "stylegan2-nci-fcg": stylegan2_nci_fcg,
+    "tiny-nci": tiny_nci,
+    "tiny-nci-fcg": tiny_nci_fcg,
 }
 
 

@@ -50,6 +50,7 @@ class Geometry:
     """Size arithmetic for one model config."""
 
     def __init__(self, config: ModelConfig) -> None:
+        self.padded = config.texture.padding == "zero"
         self.structure_layers = config.structure.num_layers
         self.structure_kernel = config.structure.kernel_size
         self.num_pairs = len(config.texture.channels)
@@ -61,7 +62,7 @@ class Geometry:
             centre = 2 * centre - 1
             centre = centre - 1
         self.pixel_offset = -centre  # output index of cell 0's centre is -pixel_offset
-        self.num_convs = 2 * self.num_pairs
+        self.num_convs = 2 * self.num_pairs + (1 if self.padded else 0)
         # Smallest structure size whose every texture layer is non-empty (5 for 4 pairs).
         self.min_cells = next(c for c in range(1, 64) if min(self._conv_sizes(c)) >= 1)
         self.num_styles = self.num_convs + 1
@@ -93,6 +94,11 @@ class Geometry:
         return sizes
 
     def _conv_sizes(self, structure_size: int) -> list[int]:
+        if self.padded:  # zero-padded StyleGAN2: input conv, then x2 per pair
+            sizes = [structure_size]
+            for i in range(self.num_pairs):
+                sizes += [structure_size * 2 ** (i + 1)] * 2
+            return sizes
         sizes = []
         size = structure_size
         for _ in range(self.num_pairs):
@@ -110,6 +116,8 @@ class Geometry:
         """Smallest structure size whose output is at least ``out_size`` pixels."""
         if out_size <= 0:
             raise ValueError(f"output size must be positive, got {out_size}")
+        if self.padded:
+            return max(math.ceil(out_size / self.scale), 1)
         size = out_size
         for _ in range(self.num_pairs):
             size = size + 2  # undo plain conv
@@ -129,6 +137,8 @@ class Geometry:
 
     def layer_scale(self, conv_index: int) -> int:
         """Pixels of texture conv ``conv_index``'s grid per structure cell."""
+        if self.padded:
+            return 2 ** ((conv_index + 1) // 2)
         return 2 ** (conv_index // 2 + 1)
 
     def rgb_sizes(self, structure_size: int) -> list[int]:
@@ -140,6 +150,12 @@ class Geometry:
         """The structure window whose output covers canvas pixels ``[start, start + size)``."""
         if size <= 0:
             raise ValueError(f"region size must be positive, got {size}")
+        if self.padded:
+            raise ValueError(
+                "this model uses zero padding (the StyleGAN2-NCI baseline), so canvas regions "
+                "cannot be rendered independently; generate whole images with "
+                "infinitygan.baselines.generate_enlarged"
+            )
         cell_start = math.floor((start - self.pixel_offset) / self.scale)
         cells = self.texture_in(size + (start - self.scale * cell_start - self.pixel_offset))
         crop = start - self.scale * cell_start - self.pixel_offset

@@ -177,6 +177,11 @@ def generate_command(
         G = load_generator(model_path)
     except CheckpointError as err:
         raise click.ClickException(str(err)) from None
+    if G.geometry.padded:
+        raise click.ClickException(
+            f"{model} is a zero-padded baseline ({G.config.name}): it cannot render canvas regions "
+            "independently; use infinitygan.baselines.generate_enlarged in Python"
+        )
     if wrap and width != period_pixels(G):
         raise click.BadParameter(
             f"--wrap makes a canvas exactly one period wide: use --size "

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from infinitygan.config import ModelConfig
 from infinitygan.models.mapping import MappingNetwork
 from infinitygan.models.structure import StructureSynthesizer
-from infinitygan.models.texture import TextureSynthesizer
+from infinitygan.models.texture import PaddedTextureSynthesizer, TextureSynthesizer
 from infinitygan.spatial import Geometry
 
 
@@ -29,7 +29,10 @@ class Generator(nn.Module):
         self.geometry = Geometry(config)
         self.mapping_network = MappingNetwork(config.mapping)
         self.structure_synthesizer = StructureSynthesizer(config.structure, config.mapping.z_dim)
-        self.texture_synthesizer = TextureSynthesizer(
+        texture_class = (
+            PaddedTextureSynthesizer if config.texture.padding == "zero" else TextureSynthesizer
+        )
+        self.texture_synthesizer = texture_class(
             config.texture, config.structure.channels, config.mapping.w_dim
         )
 

@@ -58,6 +58,8 @@ class StructureSynthesizer(nn.Module):
                 "must cover the same cells"
             )
         x = z_local
+        if not self.layers:  # baseline without a structure synthesizer: z_local is the structure
+            return x
         coords = coords.to(x.dtype)
         if coords.shape[0] != x.shape[0]:
             coords = coords.expand(x.shape[0], -1, -1, -1)

@@ -17,15 +17,21 @@ from infinitygan.ops import (
     bias_lrelu,
     blur_kernel_2d,
     upsample_transposed_depthwise,
+    upsample_zero_padded,
 )
 
 
 class StyledConv(nn.Module):
     """Modulated 3x3 conv (optionally upsampling), noise injection, bias + leaky ReLU."""
 
-    def __init__(self, in_ch: int, out_ch: int, style_dim: int, *, upsample: bool) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, style_dim: int, *, upsample: bool, padded: bool = False
+    ) -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_ch, out_ch, 3, style_dim, upsample=upsample)
+        blur = (1, 3, 3, 1) if padded else (1, 2, 1)
+        self.conv = ModulatedConv2d(
+            in_ch, out_ch, 3, style_dim, upsample=upsample, blur_taps=blur, padded=padded
+        )
         self.noise = NoiseInjection()
         self.bias = nn.Parameter(torch.zeros(out_ch))
 
@@ -40,14 +46,18 @@ class StyledConv(nn.Module):
 class ToRGB(nn.Module):
     """Modulated 1x1 conv to RGB (no demodulation) + bias, plus the upsampled previous RGB."""
 
-    def __init__(self, in_ch: int, style_dim: int) -> None:
+    def __init__(self, in_ch: int, style_dim: int, *, padded: bool = False) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
-        self.register_buffer("up_kernel", blur_kernel_2d((1, 2, 1), gain=4.0), persistent=False)
+        self.padded = padded
+        taps = (1, 3, 3, 1) if padded else (1, 2, 1)
+        self.register_buffer("up_kernel", blur_kernel_2d(taps, gain=4.0), persistent=False)
 
     def forward(self, x: Tensor, w: Tensor, skip: Tensor | None) -> Tensor:
         out = self.conv(x, w) + self.bias.to(x.dtype)
+        if skip is not None and self.padded:
+            return out + upsample_zero_padded(skip, self.up_kernel)
         if skip is not None:
             up = upsample_transposed_depthwise(skip, self.up_kernel)
             out = out + center_crop(up, out.shape[-2], out.shape[-1])
@@ -103,4 +113,48 @@ class TextureSynthesizer(nn.Module):
                 x = self.convs[j](x, styles[:, j], noise[j])
             skip = to_rgb(x, styles[:, self.rgb_style_index(pair)], skip)
         assert skip is not None
+        return skip
+
+
+class PaddedTextureSynthesizer(nn.Module):
+    """StyleGAN2's zero-padded synthesis network fed by a spatial latent ("NCI" baseline).
+
+    An input conv and ToRGB at the input resolution, then one (x2 upsampling conv, conv, ToRGB)
+    level per entry of ``channels``: 4x4 -> 128x128 with five levels. Style slots follow StyleGAN2:
+    input conv 0, input ToRGB 1, level k: convs 1+2k and 2+2k, ToRGB 3+2k. Not spatially
+    independent (zero padding): only for the paper's baseline comparison.
+    """
+
+    def __init__(self, config: TextureConfig, in_channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.config = config
+        convs = [StyledConv(in_channels, config.input_channels, w_dim, upsample=False, padded=True)]
+        to_rgbs = [ToRGB(config.input_channels, w_dim, padded=True)]
+        prev = config.input_channels
+        for ch in config.channels:
+            convs.append(StyledConv(prev, ch, w_dim, upsample=True, padded=True))
+            convs.append(StyledConv(ch, ch, w_dim, upsample=False, padded=True))
+            to_rgbs.append(ToRGB(ch, w_dim, padded=True))
+            prev = ch
+        self.convs = nn.ModuleList(convs)
+        self.to_rgbs = nn.ModuleList(to_rgbs)
+        self.num_styles = len(convs) + 1
+
+    expand_styles = TextureSynthesizer.expand_styles
+
+    def forward(
+        self, structure: Tensor, w: Tensor, noise: list[Tensor | None] | None = None
+    ) -> Tensor:
+        styles = self.expand_styles(w)
+        if noise is None:
+            noise = [None] * len(self.convs)
+        if len(noise) != len(self.convs):
+            raise ValueError(f"noise must have {len(self.convs)} maps, got {len(noise)}")
+        x = self.convs[0](structure, styles[:, 0], noise[0])
+        skip = self.to_rgbs[0](x, styles[:, 1], None)
+        for level, to_rgb in enumerate(self.to_rgbs[1:]):
+            j = 1 + 2 * level
+            x = self.convs[j](x, styles[:, j], noise[j])
+            x = self.convs[j + 1](x, styles[:, j + 1], noise[j + 1])
+            skip = to_rgb(x, styles[:, j + 2], skip)
         return skip
