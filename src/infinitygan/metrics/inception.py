@@ -15,7 +15,7 @@ Input handling (see docs/metrics.md):
   InfinityGAN evaluation do; ``resize="tf1"`` emulates TF1 ``resize_bilinear`` (corner-aligned
   sampling ``src = dst * in / out``), as the TF FID code and StyleGAN FID do;
 * scaling ``(x - 128) / 128`` as the TF graph expects;
-* fp32 by default: bf16 autocast moved features by ~1.7 % (relative L2) in our measurement, far over
+* fp32 by default: bf16 autocast moved features by ~2 % (relative L2) in our measurement, far over
   the 1e-3 budget (benchmarks/bench_inception.py).
 """
 
@@ -160,7 +160,7 @@ class InceptionFeatureExtractor(nn.Module):
         path: weights file; default from :func:`find_inception_file`.
         device: where the network runs.
         precision: ``"fp32"`` (default, reference numbers) or ``"bf16"`` (autocast; faster but moves
-            features by ~1.7 %, so never mix it with fp32 statistics).
+            features by ~2 %, so never mix it with fp32 statistics).
         resize: ``"bilinear"`` (pytorch-fid / official InfinityGAN) or ``"tf1"`` (TF FID /
             StyleGAN).
         quantize: round float inputs to whole 8-bit values before the network.
@@ -190,7 +190,6 @@ class InceptionFeatureExtractor(nn.Module):
         if resize not in ("bilinear", "tf1"):
             raise ValueError(f"resize must be 'bilinear' or 'tf1', got {resize!r}")
         self.path = find_inception_file(path)
-        self.device = torch.device(device)
         self.precision = precision
         self.resize = resize
         self.quantize = quantize
@@ -198,11 +197,17 @@ class InceptionFeatureExtractor(nn.Module):
         with warnings.catch_warnings():
             # The weights only exist as TorchScript; its deprecation notice is not actionable.
             warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
-            self.net = torch.jit.load(str(self.path), map_location="cpu").eval().to(self.device)
+            self.net = torch.jit.load(str(self.path), map_location="cpu").eval()
+        self.net.to(torch.device(device))
         for param in self.net.parameters():
             param.requires_grad_(False)
         self._weights_sha1: str | None = None
         logger.info("loaded Inception features from %s on %s", self.path, self.device)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the network (follows ``.to(...)``)."""
+        return next(self.net.parameters()).device
 
     @property
     def cache_id(self) -> str:

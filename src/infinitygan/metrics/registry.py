@@ -6,11 +6,17 @@ generator side is a callable ``make_fakes(n, batch) -> iterator of [B, 3, H, W]`
 :data:`~infinitygan.metrics.images.ImageSource` or precomputed
 :class:`~infinitygan.metrics.stats.FeatureStats`.
 
-Example::
+Example (``generate`` stands for whatever produces ``[B, 3, H, W]`` images from seeds)::
+
+    size = scaleinv_request_size(4)  # 788 px for the paper model
+
+    def make_fakes(n, batch):
+        for start in range(0, n, batch):
+            yield generate(seeds=range(start, min(n, start + batch)), height=size, width=size)
 
     result = compute_metric(
-        "scaleinv_fid", make_fakes=fakes_at(scaleinv_request_size(4)), real=real_images,
-        extractor=InceptionFeatureExtractor(), num_fakes=10_000, scale=4, cache_dir=".fid-cache",
+        "scaleinv_fid", make_fakes=make_fakes, real=real_images, num_fakes=10_000, scale=4,
+        extractor=InceptionFeatureExtractor(), cache_dir=".fid-cache",
     )
     append_metric_jsonl(run_dir, {**result, "checkpoint": str(ckpt)})
 """
