@@ -135,32 +135,31 @@ def test_metric_reports_too_few_fakes() -> None:
 def test_scaleinv_clean_at_scale_one_with_fakes_equal_to_reals_is_zero() -> None:
     # real_res 16, full_size 24: a 24-px fake covers the field of view of one 24-px real image
     # shrunk to 16 px; in clean mode both go through the same resize.
-    reals, extractor = _reals(size=24), ToyExtractor()
-    result = compute_metric(
-        "scaleinv_fid",
+    reals = _reals(size=24)
+    common = dict(
         make_fakes=_replay(reals),
         real=reals,
-        extractor=extractor,
+        extractor=ToyExtractor(),
         num_fakes=40,
         scale=1,
         real_res=16,
         full_size=24,
-        mode="clean",
     )
-    assert abs(result["fid"]) < 1e-8
-    assert result["request_size"] == 24
-    paper = compute_metric(
-        "scaleinv_fid",
-        make_fakes=_replay(reals),
-        real=reals,
-        extractor=extractor,
-        num_fakes=40,
-        scale=1,
-        real_res=16,
-        full_size=24,
-        mode="paper",
-    )
+    clean = compute_metric("scaleinv_fid", mode="clean", **common)
+    assert abs(clean["fid"]) < 1e-8
+    assert clean["request_size"] == 24
+    paper = compute_metric("scaleinv_fid", mode="paper", **common)
     assert paper["fid"] > 1e-4  # LANCZOS reals vs bilinear fakes: the paper protocol's asymmetry
+
+
+def test_fid_kid_and_infinite_fid_share_one_cache_entry(tmp_path: Path) -> None:
+    reals, extractor = _reals(), ToyExtractor()
+    common = dict(real=reals, extractor=extractor, num_fakes=20, batch=40, cache_dir=tmp_path)
+    compute_metric("kid", make_fakes=_replay(reals), num_subsets=2, subset_size=10, **common)
+    calls = extractor.calls
+    compute_metric("fid", make_fakes=_replay(reals), **common)
+    assert extractor.calls - calls == 1  # the fakes only; the reals came from kid's entry
+    assert len(list(tmp_path.glob("real-stats-*.npz"))) == 1
 
 
 def test_kid_patch_fid_swd_diversity_and_infinite_fid_run_on_toy_inputs() -> None:

@@ -9,10 +9,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
-
 logger = logging.getLogger(__name__)
 
 
@@ -36,6 +32,11 @@ def plot_scaleinv(
     Raises:
         ValueError: if no record has both a scale and a FID.
     """
+    # Imported here: matplotlib costs ~0.3 s and only this function needs it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+
     series: dict[str, list[tuple[float, float]]] = {}
     for record in records:
         scale, fid = record.get("scale"), record.get("fid")

@@ -60,6 +60,10 @@ Preprocess = Callable[[torch.Tensor], torch.Tensor]
 
 _METRICS: dict[str, MetricFn] = {}
 
+# Real images used without preprocessing share one cache entry across fid, kid and infinite_fid;
+# kid's entry also keeps the raw features, so it serves the other two as well.
+_AS_GIVEN: dict[str, Any] = {"preprocess": "as_given"}
+
 
 def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
     """Decorator registering ``fn`` under ``name`` for :func:`compute_metric`.
@@ -270,7 +274,7 @@ def fid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol={"metric": "fid"},
+        protocol=_AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         num_reals=num_reals,
@@ -300,7 +304,7 @@ def kid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol={"metric": "kid"},
+        protocol=_AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         keep_features=True,
@@ -352,7 +356,7 @@ def patch_fid_metric(
         extractor,
         preprocess=lambda x: random_patches(x, patch_size, patches_per_image, real_gen),
         protocol={
-            "metric": "patch_fid",
+            "preprocess": "random_patches",
             "patch_size": patch_size,
             "patches_per_image": patches_per_image,
             "seed": seed,
@@ -406,7 +410,7 @@ def scaleinv_fid_metric(
         real,
         extractor,
         preprocess=lambda x: scaleinv_prepare_real(x, real_res, mode),
-        protocol={"metric": "scaleinv_fid", "real_res": real_res, "mode": mode},
+        protocol={"preprocess": "scaleinv_real", "real_res": real_res, "mode": mode},
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         num_reals=num_reals,
@@ -495,7 +499,7 @@ def infinite_fid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol={"metric": "infinite_fid"},
+        protocol=_AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         num_reals=num_reals,
