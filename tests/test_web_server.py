@@ -38,7 +38,13 @@ from infinitygan.web.app import (  # noqa: E402
     create_app,
     model_identity,
 )
-from infinitygan.web.description import CanvasDescription  # noqa: E402
+from infinitygan.web.description import (  # noqa: E402
+    Anchor,
+    CanvasSpec,
+    encode_extras,
+    fusion_available,
+    render,
+)
 from infinitygan.web.tiles import downsample2x  # noqa: E402
 
 Response = tuple[int, dict[str, str], bytes]
@@ -69,7 +75,7 @@ def png_pixels(data: bytes) -> np.ndarray:
         return np.asarray(im).copy()
 
 
-def coord_render(d: CanvasDescription, top: int, left: int, h: int, w: int) -> torch.Tensor:
+def coord_render(d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
     """A cheap stand-in for the model: a smooth image that is a pure function of position."""
     y = torch.arange(top, top + h, dtype=torch.float64).view(1, -1, 1)
     x = torch.arange(left, left + w, dtype=torch.float64).view(1, 1, -1)
@@ -131,7 +137,9 @@ def test_info_page_and_vendored_viewer(served):
         "period_pixels": 2224,
     }
     assert info["tile_size"] == 256 and info["max_level"] == 3
-    assert info["features"] == {"anchors": False, "edits": False}
+    fusion = fusion_available()
+    assert info["features"] == {"anchors": fusion, "edits": fusion}
+    assert info["limits"]["anchors"] == 16 and info["default_blend"] == 127
     status, headers, body = request(served.url, "/")
     assert status == 200 and b"static/explorer.js" in body
     assert "script-src 'self'" in headers["content-security-policy"]
@@ -185,12 +193,21 @@ def test_region_download(served):
     assert status == 400 and b"at most 262144" in body
 
 
-def test_anchors_are_validated_then_refused(served):
-    from infinitygan.web.description import Anchor, encode_extras
+def test_anchor_tiles_render_through_the_library(served):
+    pytest.importorskip("infinitygan.applications.render", reason="needs infinitygan.applications")
+    spec = CanvasSpec(seed=1, anchors=(Anchor(0, 0, 1), Anchor(0, 256, 2)), blend=31)
+    status, _, body = request(served.url, f"/tiles/1/0/0/0.png?desc={encode_extras(spec)}")
+    assert status == 200
+    want = to_uint8(render(served.G, spec, 0, 0, 256, 256))
+    assert np.array_equal(png_pixels(body), want)
+    assert not np.array_equal(png_pixels(request(served.url, "/tiles/1/0/0/0.png")[2]), want)
 
-    desc = encode_extras(CanvasDescription(seed=1, anchors=(Anchor(0, 0, 2),)))
+
+def test_anchors_are_refused_without_the_library(served, monkeypatch):
+    monkeypatch.setitem(sys.modules, "infinitygan.applications.render", None)
+    desc = encode_extras(CanvasSpec(seed=1, anchors=(Anchor(0, 0, 2),)))
     status, _, body = request(served.url, f"/tiles/1/0/0/0.png?desc={desc}")
-    assert status == 422 and b"anchors are not supported" in body
+    assert status == 422 and b"not supported by this installation" in body
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,7 +294,8 @@ def _malformed_paths(model_id: str) -> list[tuple[str, str, dict[str, str]]]:
         "desc=" + b64({"edits": [], "color": 1}),
         "desc=" + b64({"anchors": [{"y": 0, "x": 0, "seed": 0.5}]}),
         "desc=" + b64({"edits": [{"op": "x"}] * 100}),
-        "desc=" + b64({"anchors": [{"y": 0, "x": 0, "seed": 1}]}),
+        "desc=" + b64({"anchors": [{"y": 0, "x": 0, "seed": 1, "z": 0}]}),
+        "desc=" + b64({"placements": [{"latents": "/etc/passwd"}]}),
         "m=deadbeef",
         f"m={model_id}x",
         "m=",
@@ -410,7 +428,7 @@ class GatedRender:
         self.gate = threading.Event()
         self.calls: list[tuple[int, int]] = []
 
-    def __call__(self, d: CanvasDescription, top: int, left: int, h: int, w: int) -> torch.Tensor:
+    def __call__(self, d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
         self.calls.append((top, left))
         if (top, left) == (0, 0):
             self.gate.wait(30)

@@ -20,7 +20,7 @@ from infinitygan.web.description import (
     SEED_LIMIT,
     Anchor,
     BoxEdit,
-    CanvasDescription,
+    CanvasSpec,
     DescriptionError,
     UnsupportedDescription,
     check_renderable,
@@ -53,16 +53,18 @@ def _b64(obj: object) -> str:
 
 def test_plain_description_round_trip():
     d = parse_description(7, None)
-    assert d == CanvasDescription(seed=7) and d.is_plain
+    assert d == CanvasSpec(seed=7) and d.is_plain
     assert parse_description(7, "") == d
     assert encode_extras(d) == "" and d.extras_id() == "plain"
 
 
 def test_description_with_anchors_and_edits_round_trips():
-    d = CanvasDescription(
+    d = CanvasSpec(
         seed=-3,
         anchors=(Anchor(y=0, x=500, seed=9), Anchor(y=-20, x=-4000, seed=1)),
-        edits=(BoxEdit(op="style", top=-10, left=30, height=64, width=128, seed=5),),
+        edits=(BoxEdit(top=-10, left=30, height=64, width=128, what="style", seed=5),),
+        blend=31,
+        blend_kernel="gaussian",
     )
     text = encode_extras(d)
     assert set(text) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -70,9 +72,27 @@ def test_description_with_anchors_and_edits_round_trips():
     assert back == d
     assert back.extras_id() == d.extras_id() != "plain"
     assert len(d.extras_id()) == 16 and d.extras_id().isalnum()
-    # Another seed with the same extras gives the same digest; other extras another one.
-    other = CanvasDescription(seed=-3, anchors=d.anchors[:1])
-    assert other.extras_id() != d.extras_id()
+    assert CanvasSpec(seed=-3, anchors=d.anchors[:1]).extras_id() != d.extras_id()
+    # Defaults are left out of the wire format; key order does not matter.
+    assert CanvasSpec(seed=0, anchors=d.anchors).extras() == {
+        "anchors": [{"y": 0, "x": 500, "seed": 9}, {"y": -20, "x": -4000, "seed": 1}]
+    }
+    edit = dict(reversed(list(d.extras()["edits"][0].items())))
+    shuffled = {"blend_kernel": "gaussian", "edits": [edit], "blend": 31}
+    shuffled["anchors"] = d.extras()["anchors"]
+    assert parse_description(-3, _b64(shuffled)) == d
+
+
+def test_plain_specs():
+    assert CanvasSpec(seed=4, anchors=(Anchor(10, 10, 4),)).is_plain  # own style only
+    assert CanvasSpec(seed=4, blend=3).is_plain
+    assert CanvasSpec(seed=4, anchors=(Anchor(10, 10, 4),), blend=3).extras_id() == "plain"
+    assert not CanvasSpec(seed=4, anchors=(Anchor(10, 10, 5),)).is_plain
+    assert not CanvasSpec(seed=4, edits=(BoxEdit(0, 0, 8, 8, "noise", 4),)).is_plain
+
+
+def _edit(**kw: object) -> dict[str, object]:
+    return {"top": 0, "left": 0, "height": 1, "width": 1, "what": "noise", "seed": 0, **kw}
 
 
 @pytest.mark.parametrize(
@@ -89,54 +109,15 @@ def test_description_with_anchors_and_edits_round_trips():
         (_b64({"anchors": [{"y": True, "x": 0, "seed": 1}]}), "must be an integer"),
         (_b64({"anchors": [{"y": COORD_LIMIT, "x": 0, "seed": 1}]}), "must lie in"),
         (_b64({"anchors": [{"y": 0, "x": 0, "seed": SEED_LIMIT + 1}]}), "must lie in"),
-        (
-            _b64(
-                {
-                    "edits": [
-                        {"op": "paint", "top": 0, "left": 0, "height": 1, "width": 1, "seed": 0}
-                    ]
-                }
-            ),
-            "'op' must be one of",
-        ),
-        (
-            _b64(
-                {
-                    "edits": [
-                        {"op": "noise", "top": 0, "left": 0, "height": 0, "width": 1, "seed": 0}
-                    ]
-                }
-            ),
-            "'height' must lie in",
-        ),
-        (
-            _b64(
-                {
-                    "edits": [
-                        {
-                            "op": "noise",
-                            "top": COORD_LIMIT - 1,
-                            "left": 0,
-                            "height": 2,
-                            "width": 1,
-                            "seed": 0,
-                        }
-                    ]
-                }
-            ),
-            "past the canvas limit",
-        ),
-        (
-            _b64(
-                {
-                    "edits": [
-                        {"op": "local", "top": 0, "left": 0, "height": 1, "width": 1, "seed": 0}
-                    ]
-                    * (MAX_EDITS + 1)
-                }
-            ),
-            "at most",
-        ),
+        (_b64({"edits": [_edit(what="paint")]}), "'what' must be one of"),
+        (_b64({"edits": [_edit(op="noise")]}), "unknown field"),
+        (_b64({"edits": [_edit(height=0)]}), "'height' must lie in"),
+        (_b64({"edits": [_edit(top=COORD_LIMIT - 1, height=2)]}), "past the canvas limit"),
+        (_b64({"edits": [_edit()] * (MAX_EDITS + 1)}), "at most"),
+        (_b64({"blend": -1}), "'blend' must lie in"),
+        (_b64({"blend": 2.5}), "'blend' must be an integer"),
+        (_b64({"blend_kernel": "median"}), "'blend_kernel' must be one of"),
+        (_b64({"placements": []}), "unknown field"),
     ],
 )
 def test_malformed_descriptions_are_rejected(desc, message):
@@ -148,24 +129,52 @@ def test_seed_range_is_checked():
     with pytest.raises(DescriptionError, match="seed must lie within"):
         parse_description(SEED_LIMIT + 1, None)
     with pytest.raises(DescriptionError, match="seed must be an integer"):
-        CanvasDescription(seed=1.5)  # type: ignore[arg-type]
+        CanvasSpec(seed=1.5)  # type: ignore[arg-type]
     assert parse_description(-SEED_LIMIT, None).seed == -SEED_LIMIT
 
 
 def test_render_plain_equals_generate_region(tiny_generator):
-    d = CanvasDescription(seed=4)
+    d = CanvasSpec(seed=4)
     got = render(tiny_generator, d, -40, 1000, 48, 64)
     want = generate_region(tiny_generator, 4, -40, 1000, 48, 64)
     assert torch.equal(got, want)
 
 
-def test_anchors_and_edits_are_refused_until_supported(tiny_generator):
-    anchored = CanvasDescription(seed=0, anchors=(Anchor(0, 0, 1),))
-    edited = CanvasDescription(seed=0, edits=(BoxEdit("noise", 0, 0, 8, 8, 1),))
-    with pytest.raises(UnsupportedDescription, match="anchors are not supported"):
+def test_anchors_and_edits_render_through_the_library(tiny_generator):
+    pytest.importorskip("infinitygan.applications.render", reason="needs infinitygan.applications")
+    from infinitygan.applications.description import Anchor as LibAnchor
+    from infinitygan.applications.description import CanvasDescription
+    from infinitygan.applications.description import Edit as LibEdit
+    from infinitygan.applications.render import render_region
+
+    spec = CanvasSpec(
+        seed=1,
+        anchors=(Anchor(0, 0, 1), Anchor(0, 300, 2)),
+        edits=(BoxEdit(-20, 100, 40, 40, "noise", 5),),
+        blend=15,
+    )
+    lib = CanvasDescription(
+        seed=1,
+        anchors=(LibAnchor(0, 0, 1), LibAnchor(0, 300, 2)),
+        edits=(LibEdit(-20, 100, 40, 40, "noise", 5),),
+        blend=15,
+    )
+    check_renderable(spec)
+    got = render(tiny_generator, spec, -32, 96, 48, 64)
+    assert torch.equal(got, render_region(tiny_generator, lib, -32, 96, 48, 64))
+    assert not torch.equal(got, generate_region(tiny_generator, 1, -32, 96, 48, 64))
+
+
+def test_anchors_and_edits_need_the_applications_package(tiny_generator, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "infinitygan.applications.render", None)
+    anchored = CanvasSpec(seed=0, anchors=(Anchor(0, 0, 1),))
+    with pytest.raises(UnsupportedDescription, match="not supported by this installation"):
         check_renderable(anchored)
-    with pytest.raises(UnsupportedDescription, match="edits are not supported"):
-        render(tiny_generator, edited, 0, 0, 8, 8)
+    with pytest.raises(UnsupportedDescription, match="need infinitygan.applications"):
+        render(tiny_generator, anchored, 0, 0, 8, 8)
+    check_renderable(CanvasSpec(seed=0, anchors=(Anchor(0, 0, 0),)))  # plain: always fine
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +207,7 @@ def test_tile_index_limits_cover_the_coordinate_range():
     assert tile_index_limit(4) * (TILE_SIZE << 4) == COORD_LIMIT
 
 
-def coord_render(d: CanvasDescription, top: int, left: int, h: int, w: int) -> torch.Tensor:
+def coord_render(d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
     """A cheap stand-in for the model: a smooth image that is a pure function of position."""
     y = torch.arange(top, top + h, dtype=torch.float64).view(1, -1, 1)
     x = torch.arange(left, left + w, dtype=torch.float64).view(1, 1, -1)
@@ -211,7 +220,7 @@ def test_level0_tile_is_exactly_generate_region(tiny_generator):
         return render(tiny_generator, d, top, left, h, w)
 
     store = TileStore(fn, MemoryCache(64 << 20))
-    d = CanvasDescription(seed=11)
+    d = CanvasSpec(seed=11)
     for row, col in [(-1, -2)]:
         tile = store.pixels(d, TileKey("plain", 11, 0, row, col))
         want = to_uint8(generate_region(tiny_generator, 11, row * 256, col * 256, 256, 256))
@@ -227,7 +236,7 @@ def test_level2_tile_is_the_box_filter_of_its_children():
         return coord_render(d, top, left, h, w)
 
     store = TileStore(fn, MemoryCache(64 << 20))
-    d = CanvasDescription(seed=2)
+    d = CanvasSpec(seed=2)
     key = TileKey("plain", 2, 2, -1, 0)  # canvas rows [-1024, 0), cols [0, 1024)
     tile = store.pixels(d, key)
     assert len(calls) == 16 and all(c[2:] == (256, 256) for c in calls)
@@ -252,7 +261,7 @@ def test_level2_tile_is_the_box_filter_of_its_children():
 
 def test_region_download_matches_tiles():
     store = TileStore(coord_render, MemoryCache(64 << 20))
-    d = CanvasDescription(seed=5)
+    d = CanvasSpec(seed=5)
     region0 = store.region(d, 0, -100, 200, 120, 90)
     assert np.array_equal(region0, to_uint8(coord_render(d, -100, 200, 120, 90)))
     assert np.array_equal(
@@ -278,7 +287,7 @@ def test_should_stop_interrupts_a_composite_tile():
         return torch.zeros(3, h, w)
 
     store = TileStore(fn, MemoryCache(64 << 20))
-    d = CanvasDescription(seed=0)
+    d = CanvasSpec(seed=0)
     with pytest.raises(Cancelled):
         store.pixels(d, TileKey("plain", 0, 1, 0, 0), should_stop=lambda: len(calls) >= 2)
     assert len(calls) == 2  # two children rendered (and cached), then stopped
@@ -329,8 +338,8 @@ def test_store_reads_the_disk_cache(tmp_path):
     pixels = np.full((256, 256, 3), 17, np.uint8)
     disk.put(key, encode_png(pixels))
     store = TileStore(fail, MemoryCache(1 << 20), disk)
-    assert np.array_equal(store.pixels(CanvasDescription(seed=1), key), pixels)
-    assert store.png(CanvasDescription(seed=1), key) == disk.get(key)
+    assert np.array_equal(store.pixels(CanvasSpec(seed=1), key), pixels)
+    assert store.png(CanvasSpec(seed=1), key) == disk.get(key)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from infinitygan.web.description import (
     Anchor,
     BoxEdit,
-    CanvasDescription,
+    CanvasSpec,
     DescriptionError,
     UnsupportedDescription,
     encode_extras,
@@ -22,7 +22,7 @@ __all__ = [
     "TILE_SIZE",
     "Anchor",
     "BoxEdit",
-    "CanvasDescription",
+    "CanvasSpec",
     "DescriptionError",
     "TileKey",
     "TileStore",

@@ -44,11 +44,18 @@ from infinitygan.canvas import DEFAULT_MAX_MEMORY, period_pixels
 from infinitygan.models import Generator
 from infinitygan.web.description import (
     COORD_LIMIT,
+    DEFAULT_BLEND,
+    MAX_ANCHORS,
+    MAX_BLEND,
+    MAX_DESC_CHARS,
+    MAX_EDIT_SIDE,
+    MAX_EDITS,
     SEED_LIMIT,
-    CanvasDescription,
+    CanvasSpec,
     DescriptionError,
     UnsupportedDescription,
     check_renderable,
+    fusion_available,
     parse_description,
     render,
 )
@@ -384,6 +391,8 @@ def create_app(
             index_html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
         )
 
+    fusion = fusion_available()
+
     @app.get("/api/info")
     async def info() -> dict[str, Any]:
         return {
@@ -401,7 +410,15 @@ def create_app(
             "seed_limit": SEED_LIMIT,
             "default_seed": options.default_seed,
             "max_image_pixels": options.max_image_pixels,
-            "features": {"anchors": False, "edits": False},
+            "features": {"anchors": fusion, "edits": fusion},
+            "limits": {
+                "anchors": MAX_ANCHORS,
+                "edits": MAX_EDITS,
+                "edit_side": MAX_EDIT_SIDE,
+                "blend": MAX_BLEND,
+                "desc_chars": MAX_DESC_CHARS,
+            },
+            "default_blend": DEFAULT_BLEND,
         }
 
     @app.get("/api/stats")
@@ -428,7 +445,7 @@ def create_app(
             },
         }
 
-    def description_of(seed: int, desc: str | None) -> CanvasDescription:
+    def description_of(seed: int, desc: str | None) -> CanvasSpec:
         try:
             description = parse_description(seed, desc)
             check_renderable(description)

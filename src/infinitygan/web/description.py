@@ -1,20 +1,25 @@
-"""Canvas descriptions and the single rendering entry point of the web explorer.
+"""What the explorer's URLs say about a canvas, and the single rendering entry point.
 
-A *canvas description* says which canvas a tile belongs to: the seed plus, optionally, style-fusion
-anchors and box edits (regional re-drawing of local latents, noise or style). The explorer puts a
-description in every tile URL (the seed in the path, the rest as the ``desc`` query parameter) and
-in the shareable page URL, and renders every pixel through :func:`render`.
+A :class:`CanvasSpec` is the part of a canvas description that a URL may carry: the seed plus,
+optionally, style-fusion anchors, box edits (regional re-drawing of local latents, noise or style)
+and the fusion blend. The explorer puts it in every tile URL (the seed in the path, the rest as the
+``desc`` query parameter) and in the shareable page URL, and renders every pixel through
+:func:`render`. Placements of inverted images are deliberately not expressible: they name files,
+and no URL may reach the file system.
 
 Wire format of ``desc``: the URL-safe base64 (no padding) of compact JSON::
 
     {"anchors": [{"y": Y, "x": X, "seed": S}, ...],
-     "edits": [{"op": "local" | "noise" | "style",
-                "top": T, "left": L, "height": H, "width": W, "seed": S}, ...]}
+     "edits": [{"top": T, "left": L, "height": H, "width": W,
+                "what": "local" | "noise" | "style", "seed": S}, ...],
+     "blend": B, "blend_kernel": "box" | "gaussian"}
 
-Both lists may be absent or empty. Positions are canvas pixels (row 0 = horizon); an anchor places
-the global latent of ``seed`` at pixel ``(y, x)``; an edit re-draws its ``op`` inside the box from
-``seed``. Every field is validated here (types, ranges, list lengths, unknown keys), so a request
-never reaches the model with a malformed description.
+Every key may be absent. Positions are canvas pixels (row 0 = horizon); an anchor pins the
+global latent of ``seed`` to pixel ``(y, x)``; an edit re-draws ``what`` inside its box from
+``seed``; ``blend`` is the fusion blur width in pixels. The fields mean what they mean in
+:class:`infinitygan.applications.description.CanvasDescription`, which renders them. Every field
+is validated here (types, ranges, list lengths, unknown keys), so a request never reaches the
+model with a malformed description.
 """
 
 from __future__ import annotations
@@ -46,7 +51,11 @@ MAX_ANCHORS = 16
 MAX_EDITS = 64
 #: Largest side of an edit box in pixels.
 MAX_EDIT_SIDE = 1 << 16
-EDIT_OPS = ("local", "noise", "style")
+EDIT_KINDS = ("local", "noise", "style")
+BLEND_KERNELS = ("box", "gaussian")
+#: Fusion blur width when the URL names none (the library's default).
+DEFAULT_BLEND = 127
+MAX_BLEND = 4095
 
 
 class DescriptionError(ValueError):
@@ -54,12 +63,12 @@ class DescriptionError(ValueError):
 
 
 class UnsupportedDescription(DescriptionError):
-    """A well-formed description asks for something this build cannot render yet."""
+    """A well-formed description asks for something this installation cannot render."""
 
 
 @dataclass(frozen=True)
 class Anchor:
-    """A style-fusion anchor: the global latent of ``seed`` is centred at canvas pixel (y, x)."""
+    """A style-fusion anchor: the global latent of ``seed`` is pinned to canvas pixel (y, x)."""
 
     y: int
     x: int
@@ -68,30 +77,34 @@ class Anchor:
 
 @dataclass(frozen=True)
 class BoxEdit:
-    """Regional re-drawing: ``op`` ("local", "noise" or "style") from ``seed`` inside the box
+    """Regional re-drawing of ``what`` ("local", "noise" or "style") from ``seed`` inside the box
     ``[top, top + height) x [left, left + width)`` of canvas pixels."""
 
-    op: str
     top: int
     left: int
     height: int
     width: int
+    what: str
     seed: int
 
 
 @dataclass(frozen=True)
-class CanvasDescription:
-    """Everything that decides the pixels of a canvas, apart from the model.
+class CanvasSpec:
+    """Everything a URL can say about a canvas (the model is the server's).
 
     Attributes:
         seed: the canvas seed.
-        anchors: style-fusion anchors (empty: one style everywhere).
-        edits: box edits applied in order (empty: no edits).
+        anchors: style-fusion anchors (empty: ``seed``'s style everywhere).
+        edits: box edits applied in order (later ones win where they overlap).
+        blend: fusion blur width in pixels.
+        blend_kernel: "box" or "gaussian".
     """
 
     seed: int
     anchors: tuple[Anchor, ...] = field(default_factory=tuple)
     edits: tuple[BoxEdit, ...] = field(default_factory=tuple)
+    blend: int = DEFAULT_BLEND
+    blend_kernel: str = "box"
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
@@ -99,36 +112,55 @@ class CanvasDescription:
             raise DescriptionError(f"at most {MAX_ANCHORS} anchors, got {len(self.anchors)}")
         if len(self.edits) > MAX_EDITS:
             raise DescriptionError(f"at most {MAX_EDITS} edits, got {len(self.edits)}")
+        if isinstance(self.blend, bool) or not isinstance(self.blend, int):
+            raise DescriptionError(f"blend must be an integer, got {self.blend!r}")
+        if not 0 <= self.blend <= MAX_BLEND:
+            raise DescriptionError(f"blend must lie in [0, {MAX_BLEND}], got {self.blend}")
+        if self.blend_kernel not in BLEND_KERNELS:
+            raise DescriptionError(
+                f"blend_kernel must be one of {list(BLEND_KERNELS)}, got {self.blend_kernel!r}"
+            )
 
     @property
     def is_plain(self) -> bool:
-        """True when the description is just a seed (no anchors, no edits)."""
-        return not self.anchors and not self.edits
+        """True when the canvas is exactly ``generate_region(G, seed, ...)``: no edits, and no
+        anchor other than one carrying the canvas seed (the blend then changes nothing)."""
+        if self.edits:
+            return False
+        return not self.anchors or (len(self.anchors) == 1 and self.anchors[0].seed == self.seed)
 
-    def extras_json(self) -> str:
-        """Canonical compact JSON of the anchors and edits (``""`` for a plain description)."""
-        if self.is_plain:
-            return ""
+    def extras(self) -> dict[str, Any]:
+        """The JSON object of everything but the seed (defaults left out)."""
         obj: dict[str, Any] = {}
         if self.anchors:
             obj["anchors"] = [{"y": a.y, "x": a.x, "seed": a.seed} for a in self.anchors]
         if self.edits:
             obj["edits"] = [
                 {
-                    "op": e.op,
                     "top": e.top,
                     "left": e.left,
                     "height": e.height,
                     "width": e.width,
+                    "what": e.what,
                     "seed": e.seed,
                 }
                 for e in self.edits
             ]
-        return json.dumps(obj, separators=(",", ":"), sort_keys=True)
+        if self.blend != DEFAULT_BLEND:
+            obj["blend"] = self.blend
+        if self.blend_kernel != "box":
+            obj["blend_kernel"] = self.blend_kernel
+        return obj
+
+    def extras_json(self) -> str:
+        """Canonical compact JSON of :meth:`extras` (``""`` when there is nothing)."""
+        obj = self.extras()
+        return json.dumps(obj, separators=(",", ":"), sort_keys=True) if obj else ""
 
     def extras_id(self) -> str:
-        """Short digest naming the anchors and edits (``"plain"`` when there are none); used in
-        cache keys and cache directory names."""
+        """Short digest naming the anchors, edits and blend (``"plain"`` for a plain canvas);
+        used in cache keys and cache directory names. Canvases with the same pixels for every
+        seed share a digest only when plain."""
         if self.is_plain:
             return "plain"
         return hashlib.sha256(self.extras_json().encode()).hexdigest()[:16]
@@ -167,9 +199,9 @@ def _check_keys(obj: Any, allowed: set[str], where: str) -> dict[str, Any]:
     return obj
 
 
-def description_from_json(seed: int, obj: Any) -> CanvasDescription:
-    """Validate the decoded JSON of the anchors and edits and build the description."""
-    obj = _check_keys(obj, {"anchors", "edits"}, "description")
+def spec_from_json(seed: int, obj: Any) -> CanvasSpec:
+    """Validate the decoded JSON of the anchors, edits and blend and build the spec."""
+    obj = _check_keys(obj, {"anchors", "edits", "blend", "blend_kernel"}, "description")
     anchors_raw = obj.get("anchors", [])
     edits_raw = obj.get("edits", [])
     if not isinstance(anchors_raw, list) or not isinstance(edits_raw, list):
@@ -193,11 +225,11 @@ def description_from_json(seed: int, obj: Any) -> CanvasDescription:
     edits = []
     for i, raw in enumerate(edits_raw):
         where = f"edits[{i}]"
-        e = _check_keys(raw, {"op", "top", "left", "height", "width", "seed"}, where)
-        op = e.get("op")
-        if op not in EDIT_OPS:
+        e = _check_keys(raw, {"top", "left", "height", "width", "what", "seed"}, where)
+        what = e.get("what")
+        if what not in EDIT_KINDS:
             raise DescriptionError(
-                f"{where}: field 'op' must be one of {list(EDIT_OPS)}, got {op!r}"
+                f"{where}: field 'what' must be one of {list(EDIT_KINDS)}, got {what!r}"
             )
         top = _int_field(e, "top", where, lo, hi)
         left = _int_field(e, "left", where, lo, hi)
@@ -205,36 +237,38 @@ def description_from_json(seed: int, obj: Any) -> CanvasDescription:
         width = _int_field(e, "width", where, 1, MAX_EDIT_SIDE)
         if top + height > COORD_LIMIT or left + width > COORD_LIMIT:
             raise DescriptionError(f"{where}: the box reaches past the canvas limit {COORD_LIMIT}")
-        edits.append(
-            BoxEdit(
-                op=op,
-                top=top,
-                left=left,
-                height=height,
-                width=width,
-                seed=_int_field(e, "seed", where, -SEED_LIMIT, SEED_LIMIT),
-            )
+        seed_e = _int_field(e, "seed", where, -SEED_LIMIT, SEED_LIMIT)
+        edits.append(BoxEdit(top, left, height, width, what, seed_e))
+    blend = obj.get("blend", DEFAULT_BLEND)
+    if "blend" in obj:
+        blend = _int_field(obj, "blend", "description", 0, MAX_BLEND)
+    kernel = obj.get("blend_kernel", "box")
+    if kernel not in BLEND_KERNELS:
+        raise DescriptionError(
+            f"description: 'blend_kernel' must be one of {list(BLEND_KERNELS)}, got {kernel!r}"
         )
-    return CanvasDescription(seed=seed, anchors=tuple(anchors), edits=tuple(edits))
+    return CanvasSpec(
+        seed=seed, anchors=tuple(anchors), edits=tuple(edits), blend=blend, blend_kernel=kernel
+    )
 
 
-def encode_extras(description: CanvasDescription) -> str:
-    """The ``desc`` URL parameter of ``description`` (``""`` for a plain description)."""
-    text = description.extras_json()
+def encode_extras(spec: CanvasSpec) -> str:
+    """The ``desc`` URL parameter of ``spec`` (``""`` when there is nothing but the seed)."""
+    text = spec.extras_json()
     if not text:
         return ""
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def parse_description(seed: int, desc: str | None) -> CanvasDescription:
-    """Build a description from a seed and the ``desc`` URL parameter (may be empty or None).
+def parse_description(seed: int, desc: str | None) -> CanvasSpec:
+    """Build a spec from a seed and the ``desc`` URL parameter (may be empty or None).
 
     Raises:
         DescriptionError: naming what is wrong with the parameter.
     """
     check_seed(seed)
     if not desc:
-        return CanvasDescription(seed=seed)
+        return CanvasSpec(seed=seed)
     if len(desc) > MAX_DESC_CHARS:
         raise DescriptionError(
             f"desc is {len(desc)} characters long; at most {MAX_DESC_CHARS} are accepted"
@@ -246,31 +280,60 @@ def parse_description(seed: int, desc: str | None) -> CanvasDescription:
         obj = json.loads(raw.decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError) as err:
         raise DescriptionError(f"desc is not base64 of JSON: {err}") from None
-    return description_from_json(seed, obj)
+    return spec_from_json(seed, obj)
 
 
-def check_renderable(description: CanvasDescription) -> None:
-    """Raise :class:`UnsupportedDescription` if :func:`render` cannot draw ``description``.
+# --------------------------------------------------------------------------------------------
+# Rendering
 
-    Style-fusion anchors and box edits need library functions that this build does not have; the
-    description format and its validation are in place so that only :func:`render` changes when
-    they arrive.
+
+def fusion_available() -> bool:
+    """Whether this installation can render anchors and edits
+    (:mod:`infinitygan.applications` with ``render_region``)."""
+    try:
+        from infinitygan.applications.description import CanvasDescription  # noqa: F401
+        from infinitygan.applications.render import render_region  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def to_library(spec: CanvasSpec) -> Any:
+    """The :class:`infinitygan.applications.description.CanvasDescription` of ``spec``.
+
+    Raises:
+        UnsupportedDescription: when :mod:`infinitygan.applications` is not available.
     """
-    if description.anchors:
+    try:
+        from infinitygan.applications.description import Anchor as LibAnchor
+        from infinitygan.applications.description import CanvasDescription
+        from infinitygan.applications.description import Edit as LibEdit
+    except ImportError as err:
         raise UnsupportedDescription(
-            "style-fusion anchors are not supported by this version of infinitygan; "
-            "remove 'anchors' from the description"
-        )
-    if description.edits:
+            f"style-fusion anchors and box edits need infinitygan.applications ({err}); "
+            "remove them from the description"
+        ) from None
+    return CanvasDescription(
+        seed=spec.seed,
+        anchors=tuple(LibAnchor(a.y, a.x, a.seed) for a in spec.anchors),
+        edits=tuple(LibEdit(e.top, e.left, e.height, e.width, e.what, e.seed) for e in spec.edits),
+        blend=spec.blend,
+        blend_kernel=spec.blend_kernel,
+    )
+
+
+def check_renderable(spec: CanvasSpec) -> None:
+    """Raise :class:`UnsupportedDescription` if :func:`render` cannot draw ``spec`` here."""
+    if not spec.is_plain and not fusion_available():
         raise UnsupportedDescription(
-            "box edits are not supported by this version of infinitygan; "
-            "remove 'edits' from the description"
+            "style-fusion anchors and box edits are not supported by this installation "
+            "(infinitygan.applications is missing); remove them from the description"
         )
 
 
 def render(
     G: Generator,
-    description: CanvasDescription,
+    spec: CanvasSpec,
     top: int,
     left: int,
     height: int,
@@ -279,13 +342,15 @@ def render(
     device: str | torch.device | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> Tensor:
-    """Render canvas pixels ``[top, top+height) x [left, left+width)`` of ``description``.
+    """Render canvas pixels ``[top, top+height) x [left, left+width)`` of ``spec``.
 
-    This is the only place where the explorer turns a description into pixels.
+    This is the only place where the explorer turns a description into pixels: a plain canvas
+    through :func:`infinitygan.canvas.generate_region`, anchors and edits through
+    :func:`infinitygan.applications.render.render_region`.
 
     Args:
         G: the generator.
-        description: seed, anchors and edits of the canvas.
+        spec: seed, anchors, edits and blend of the canvas.
         top, left: canvas position of the first pixel; any integers.
         height, width: region size in pixels (positive).
         device: where to compute (default: where ``G`` is).
@@ -295,9 +360,18 @@ def render(
         Tensor [3, height, width], float32 on CPU, about [-1, 1].
 
     Raises:
-        UnsupportedDescription: for anchors or edits (see :func:`check_renderable`).
+        UnsupportedDescription: anchors or edits without :mod:`infinitygan.applications`.
     """
-    check_renderable(description)
-    return generate_region(
-        G, description.seed, top, left, height, width, device=device, max_memory=max_memory
+    if spec.is_plain:
+        return generate_region(
+            G, spec.seed, top, left, height, width, device=device, max_memory=max_memory
+        )
+    try:
+        from infinitygan.applications.render import render_region
+    except ImportError as err:
+        raise UnsupportedDescription(
+            f"style-fusion anchors and box edits need infinitygan.applications ({err})"
+        ) from None
+    return render_region(
+        G, to_library(spec), top, left, height, width, device=device, max_memory=max_memory
     )

@@ -26,7 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from infinitygan.imageio import to_uint8
-from infinitygan.web.description import COORD_LIMIT, CanvasDescription
+from infinitygan.web.description import COORD_LIMIT, CanvasSpec
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ TILE_SIZE = 256
 LEVEL_LIMIT = 8
 
 #: ``render(description, top, left, height, width) -> Tensor [3, height, width]`` in about [-1, 1].
-RenderFn = Callable[[CanvasDescription, int, int, int, int], Tensor]
+RenderFn = Callable[[CanvasSpec, int, int, int, int], Tensor]
 
 
 def downsample2x(image: np.ndarray) -> np.ndarray:
@@ -265,9 +265,7 @@ class TileStore:
                 return data
         return None
 
-    def png(
-        self, description: CanvasDescription, key: TileKey, should_stop: StopCheck = _never
-    ) -> bytes:
+    def png(self, description: CanvasSpec, key: TileKey, should_stop: StopCheck = _never) -> bytes:
         """PNG bytes of tile ``key`` of ``description`` (made if not cached)."""
         data = self.cached_png(key)
         if data is not None:
@@ -291,7 +289,7 @@ class TileStore:
         return pixels
 
     def pixels(
-        self, description: CanvasDescription, key: TileKey, should_stop: StopCheck = _never
+        self, description: CanvasSpec, key: TileKey, should_stop: StopCheck = _never
     ) -> np.ndarray:
         """uint8 pixels [256, 256, 3] of tile ``key`` of ``description``.
 
@@ -344,7 +342,7 @@ class TileStore:
     # ----------------------------------------------------------------------------------------
     def region(
         self,
-        description: CanvasDescription,
+        description: CanvasSpec,
         level: int,
         top: int,
         left: int,

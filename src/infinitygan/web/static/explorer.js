@@ -12,6 +12,7 @@
  *
  * The page URL's hash holds the view: #s=SEED&x=X&y=Y&z=ZOOM[&d=DESC] where X, Y are the canvas
  * pixel at the centre and DESC the canvas description's anchors/edits (see description.py).
+ * Undo and redo cover the seed and the description; panning and zooming are navigation.
  */
 (function () {
   "use strict";
@@ -112,12 +113,50 @@
     return Number.isSafeInteger(seed) && Math.abs(seed) <= explorer.info.seed_limit;
   }
 
+  // The desc string is URL-safe base64 of JSON {anchors, edits, blend, blend_kernel}
+  // (see description.py); defaults and empty lists are left out.
+  function decodeDesc(desc) {
+    const empty = { anchors: [], edits: [] };
+    if (!desc) return empty;
+    try {
+      const b64 = desc.replace(/-/g, "+").replace(/_/g, "/");
+      const obj = JSON.parse(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)));
+      if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return null;
+      obj.anchors = Array.isArray(obj.anchors) ? obj.anchors : [];
+      obj.edits = Array.isArray(obj.edits) ? obj.edits : [];
+      return obj;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function encodeDesc(extras) {
+    const obj = {};
+    if (extras.anchors.length) obj.anchors = extras.anchors;
+    if (extras.edits.length) obj.edits = extras.edits;
+    if (extras.blend !== undefined && extras.blend !== explorer.info.default_blend) obj.blend = extras.blend;
+    if (extras.blend_kernel !== undefined && extras.blend_kernel !== "box") obj.blend_kernel = extras.blend_kernel;
+    if (!Object.keys(obj).length) return "";
+    return btoa(JSON.stringify(obj)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function currentExtras() {
+    return decodeDesc(explorer.content.desc) || { anchors: [], edits: [] };
+  }
+
+  function updateExtras(change) {
+    const extras = currentExtras();
+    change(extras);
+    setContent({ seed: explorer.content.seed, desc: encodeDesc(extras) });
+  }
+
   function applyContent() {
     $("seed").value = String(explorer.content.seed);
     $("undo").disabled = explorer.past.length === 0;
     $("redo").disabled = explorer.future.length === 0;
     explorer.lastError = "";
     if (explorer.layer) explorer.layer.redraw();
+    showEdits();
     writeHash();
   }
 
@@ -347,6 +386,7 @@
 
   function setSelecting(on) {
     selecting = on;
+    if (on && anchorMode) setAnchorMode(false);
     $("select-region").setAttribute("aria-pressed", on ? "true" : "false");
     explorer.map.getContainer().classList.toggle("ig-selecting", on);
     if (on) {
@@ -359,6 +399,9 @@
 
   function onSelectDown(e) {
     if (!selecting) return;
+    // Without map dragging the browser would select page text while the box is drawn.
+    e.originalEvent.preventDefault();
+    L.DomUtil.disableTextSelection();
     selectStart = explorer.map.project(e.latlng, 0).round();
   }
 
@@ -378,6 +421,7 @@
 
   function onSelectUp() {
     if (!selecting || !selectStart) return;
+    L.DomUtil.enableTextSelection();
     selectStart = null;
     setSelecting(false);
     $("region-form").hidden = false;
@@ -394,6 +438,140 @@
     $("region-form").hidden = true;
     if (selectBox) { selectBox.remove(); selectBox = null; }
     setSelecting(false);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Style anchors and box edits (shown when the server can render them)
+
+  const EDIT_COLOURS = { local: "#7cfc00", noise: "#00e5ff", style: "#ff66cc" };
+  const EDIT_NAMES = { local: "structure", noise: "noise", style: "style" };
+  let anchorMode = false;
+
+  function randomSeed() {
+    const values = new Uint32Array(1);
+    window.crypto.getRandomValues(values);
+    return values[0] % 1000000;
+  }
+
+  function editSeed() {
+    const seed = Number($("edit-seed").value);
+    $("edit-seed").value = String(randomSeed()); // the next anchor or edit differs by default
+    return validSeed(seed) ? seed : randomSeed();
+  }
+
+  function showEdits() {
+    if (!explorer.overlay) return;
+    const extras = decodeDesc(explorer.content.desc);
+    explorer.overlay.clearLayers();
+    const list = $("edit-list");
+    list.replaceChildren();
+    if (extras === null) {
+      showMessage("The link's description is not readable; it was ignored by the page.");
+      return;
+    }
+    const map = explorer.map;
+    const addItem = (text, kind, index) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "\u00d7";
+      remove.title = "Remove";
+      remove.addEventListener("click", () => updateExtras((x) => x[kind].splice(index, 1)));
+      li.appendChild(remove);
+      list.appendChild(li);
+    };
+    extras.anchors.forEach((a, i) => {
+      L.circleMarker(map.unproject([a.x, a.y], 0), {
+        radius: 6, color: "#000", weight: 2, fillColor: "#ffd54a", fillOpacity: 1, interactive: false,
+      }).addTo(explorer.overlay);
+      addItem("anchor: seed " + a.seed + " at x " + a.x + ", y " + a.y, "anchors", i);
+    });
+    extras.edits.forEach((e, i) => {
+      L.rectangle([map.unproject([e.left, e.top], 0), map.unproject([e.left + e.width, e.top + e.height], 0)], {
+        color: EDIT_COLOURS[e.what] || "#fff", weight: 2, dashArray: "6 4", fill: false, interactive: false,
+      }).addTo(explorer.overlay);
+      addItem((EDIT_NAMES[e.what] || e.what) + ": seed " + e.seed + ", " + e.width + "\u00d7" + e.height +
+        " at x " + e.left + ", y " + e.top, "edits", i);
+    });
+    $("blend").value = String(extras.blend !== undefined ? extras.blend : explorer.info.default_blend);
+    $("clear-edits").disabled = !extras.anchors.length && !extras.edits.length;
+  }
+
+  function setAnchorMode(on) {
+    anchorMode = on;
+    if (on && selecting) setSelecting(false);
+    $("add-anchor").setAttribute("aria-pressed", on ? "true" : "false");
+    explorer.map.getContainer().classList.toggle("ig-selecting", on);
+    if (on) showMessage("Click the canvas where the new style should be.", true);
+  }
+
+  function onMapClick(e) {
+    if (!anchorMode) return;
+    setAnchorMode(false);
+    const p = explorer.map.project(e.latlng, 0).round();
+    const seed = editSeed();
+    updateExtras((x) => {
+      if (x.anchors.length >= explorer.info.limits.anchors) {
+        showMessage("At most " + explorer.info.limits.anchors + " anchors.");
+        return;
+      }
+      if (!x.anchors.length) {
+        // With anchors, only anchored styles are used: keep the canvas's own style at the
+        // view centre so that the new style covers only its side of the canvas.
+        const c = centerPixel();
+        if (c.x !== p.x || c.y !== p.y) x.anchors.push({ y: c.y, x: c.x, seed: explorer.content.seed });
+      }
+      x.anchors.push({ y: p.y, x: p.x, seed: seed });
+      showMessage("Style of seed " + seed + " anchored at x " + p.x + ", y " + p.y + ".");
+    });
+  }
+
+  function addBoxEdit(what) {
+    const r = regionFromForm();
+    if (![r.left, r.top, r.width, r.height].every(Number.isSafeInteger) || r.width < 1 || r.height < 1) {
+      showMessage("Choose a box first.");
+      return;
+    }
+    const side = explorer.info.limits.edit_side;
+    if (r.width > side || r.height > side) {
+      showMessage("Edit boxes are at most " + side + " pixels on a side.");
+      return;
+    }
+    const seed = editSeed();
+    updateExtras((x) => {
+      if (x.edits.length >= explorer.info.limits.edits) {
+        showMessage("At most " + explorer.info.limits.edits + " edits.");
+        return;
+      }
+      x.edits.push({ top: r.top, left: r.left, height: r.height, width: r.width, what: what, seed: seed });
+      showMessage("Redrew " + EDIT_NAMES[what] + " in the box (seed " + seed + ").");
+    });
+  }
+
+  function bindFusionControls() {
+    if (!explorer.info.features.anchors) return;
+    $("fusion").hidden = false;
+    $("region-edit").hidden = false;
+    $("edit-seed").value = String(randomSeed());
+    $("add-anchor").addEventListener("click", () => setAnchorMode(!anchorMode));
+    $("clear-edits").addEventListener("click", () => updateExtras((x) => {
+      x.anchors = [];
+      x.edits = [];
+    }));
+    $("blend").addEventListener("change", () => {
+      const v = Number($("blend").value);
+      if (!Number.isSafeInteger(v) || v < 0 || v > explorer.info.limits.blend) {
+        showMessage("Blend is a width in pixels, 0 to " + explorer.info.limits.blend + ".");
+        showEdits();
+        return;
+      }
+      updateExtras((x) => { x.blend = v; });
+    });
+    for (const button of $("region-edit").querySelectorAll("button[data-what]")) {
+      button.addEventListener("click", () => addBoxEdit(button.dataset.what));
+    }
+    explorer.map.on("click", onMapClick);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -495,8 +673,9 @@
       } else if (mod && e.key.toLowerCase() === "y") {
         e.preventDefault();
         redo();
-      } else if (e.key === "Escape" && selecting) {
-        setSelecting(false);
+      } else if (e.key === "Escape") {
+        if (selecting) setSelecting(false);
+        if (anchorMode) setAnchorMode(false);
       }
     });
     window.addEventListener("hashchange", onHashChange);
@@ -543,7 +722,9 @@
     explorer.layer = layer;
     layer.on("tileunload", (e) => cancel(e.tile._igEntry));
     applyHashView(state);
+    explorer.overlay = L.layerGroup().addTo(map);
     bindControls();
+    bindFusionControls();
     applyContent();
     layer.addTo(map);
     map.zoomControl.setPosition("topright");
@@ -570,6 +751,8 @@
     return Object.keys(tiles).every((k) => tiles[k].loaded || tiles[k].el._igEntry.loaded);
   };
   explorer.setSeed = setSeed;
+  explorer.extras = () => currentExtras();
+  explorer.encodeDesc = (extras) => encodeDesc(extras);
   explorer.undo = undo;
   explorer.redo = redo;
   explorer.viewRegion = () => viewRegion();
