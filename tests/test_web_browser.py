@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +229,42 @@ def test_region_selection_downloads_full_resolution(explorer_server, page, tmp_p
         got = np.asarray(im.convert("RGB"))
     want = to_uint8(generate_region(G, 4, int(oy) + 200, int(ox) + 350, 70, 100))
     assert np.array_equal(got, want)
+    assert page.problems == []
+
+
+def test_tiles_scrolled_away_are_cancelled_on_the_server(page):
+    import threading
+
+    import torch
+
+    gate = threading.Event()
+    calls: list[tuple[int, int]] = []
+
+    def gated(spec, top, left, h, w):
+        calls.append((top, left))
+        gate.wait(60)
+        return torch.zeros(3, h, w)
+
+    app = create_app(None, model_name="gated", model_id="ab", render_fn=gated)
+    scheduler = app.state.explorer.scheduler
+    with BackgroundServer(app) as server:
+        page.goto(f"{server.url}#s=1&x=0&y=0&z=0")
+        # Four requests in flight (the page's limit): one rendering, three waiting on the server.
+        page.wait_for_function("() => explorer.ready && explorer.active.size === 4")
+        deadline = time.monotonic() + 10
+        while (len(calls), scheduler.pending) != (1, 3) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(calls) == 1 and scheduler.pending == 3
+        page.evaluate("explorer.map.panBy([100000, 0], {animate: false})")
+        page.wait_for_function("() => explorer.stats.aborted === 4")
+        deadline = time.monotonic() + 10
+        while scheduler.stats.cancelled < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert scheduler.stats.cancelled == 3  # dropped without generating
+        gate.set()
+        wait_idle(page)
+    far = [c for c in calls if c[1] >= 90000]
+    assert len(calls) == 1 + len(far) and len(far) >= 6  # only the new view was rendered after
     assert page.problems == []
 
 

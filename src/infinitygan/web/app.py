@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import re
 import socket
@@ -219,8 +220,6 @@ class SecurityHeadersMiddleware:
 
 
 async def _send_json(send: Send, status: int, detail: str) -> None:
-    import json
-
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -238,6 +237,10 @@ async def _send_json(send: Send, status: int, detail: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 # Waiting for a job while watching for the client to go away
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection while its request waited."""
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -259,7 +262,7 @@ async def run_job(
 
     Raises:
         HTTPException: 503 with Retry-After when the queue is full or shutting down.
-        asyncio.CancelledError: when the client went away (nothing is sent then).
+        ClientDisconnected: when the client went away (nothing can be sent then).
     """
     try:
         job = scheduler.submit(key, fn, priority)
@@ -292,12 +295,15 @@ async def run_job(
     watcher = asyncio.ensure_future(_wait_disconnect(request.receive))
     try:
         await asyncio.wait({waiter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the server is stopping this request
+        scheduler.release(job)
+        raise
     finally:
         watcher.cancel()
     if not waiter.done():
         scheduler.release(job)
         waiter.cancel()
-        raise asyncio.CancelledError("client disconnected")
+        raise ClientDisconnected()
     if waiter.cancelled():
         raise HTTPException(status_code=503, detail="the request was cancelled; retry")
     return waiter.result()
@@ -471,7 +477,7 @@ def create_app(
     ) -> Any:
         try:
             return await run_job(request, scheduler, key, fn, priority)
-        except asyncio.CancelledError:
+        except ClientDisconnected:
             return None
         except DescriptionError as err:
             raise HTTPException(status_code=422, detail=str(err)) from None
