@@ -173,6 +173,12 @@ def test_panning_far_and_dragging(explorer_server, page):
     wait_idle(page)
     assert page.evaluate("explorer.centerPixel()") == {"x": 150200, "y": -120000}
     check_clip(page, G, 9)
+    # Past 2^20 px Leaflet's pixel origin is reset, so CSS offsets stay small.
+    page.evaluate("explorer.map.panBy([-3000000, 0], {animate: false})")
+    wait_idle(page)
+    assert page.evaluate("explorer.centerPixel()") == {"x": -2849800, "y": -120000}
+    assert abs(page.evaluate("explorer.map.containerPointToLayerPoint([0, 0]).x")) < 1 << 20
+    check_clip(page, G, 9)
     assert page.problems == []
 
 
