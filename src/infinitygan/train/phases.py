@@ -198,6 +198,9 @@ class Trainer:
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
         self.autocast_dtype = _DTYPES[run.precision]
 
+        # Baselines without a structure synthesizer (StyleGAN2-NCI, -NCI-FCG) take no
+        # coordinates: no coordinate loss, no diversity loss, no latent pairs.
+        self.has_structure = run.model.structure.num_layers > 0
         self.G = build_generator(run.model, seed=tc.seed).to(device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tc.seed + 1)
@@ -283,27 +286,29 @@ class Trainer:
 
     # ------------------------------------------------------------------ phases
     def d_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, float]:
-        """Logistic loss on reals and fakes plus the coordinate L1 on both (D updated)."""
+        """Logistic loss on reals and fakes plus the coordinate L1 on both (D updated; no
+        coordinate L1 for models without a structure synthesizer)."""
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         stats: dict[str, float] = {}
         for (patches, labels), chunk in zip(reals, self._chunk_ids()):
-            inputs = self._sample(step, PHASE_D, chunk, self.batch_gpu, paired=True)
+            inputs = self._sample(step, PHASE_D, chunk, self.batch_gpu, self.has_structure)
             with self._autocast():
                 with torch.no_grad():
                     fakes, _, _ = render(self.fast, inputs, self.G.num_styles)
                 fake_logits, fake_coord = self.D_fast(fakes.detach())
                 real_logits, real_coord = self.D_fast(patches)
-            terms = {
-                "D/adv": losses.d_logistic_loss(real_logits, fake_logits),
-                "D/coord_real": losses.coord_loss(real_coord, labels),
-                "D/coord_fake": losses.coord_loss(fake_coord, inputs.labels),
-            }
+            terms = {"D/adv": losses.d_logistic_loss(real_logits, fake_logits)}
+            if self.has_structure:
+                terms["D/coord_real"] = losses.coord_loss(real_coord, labels)
+                terms["D/coord_fake"] = losses.coord_loss(fake_coord, inputs.labels)
             self._check_finite(terms, step)
-            total = terms["D/adv"] + self.cfg.coord_weight * (
-                terms["D/coord_real"] + terms["D/coord_fake"]
-            )
+            total = terms["D/adv"]
+            if self.has_structure:
+                total = total + self.cfg.coord_weight * (
+                    terms["D/coord_real"] + terms["D/coord_fake"]
+                )
             self.scaler_D.scale(total * self.share).backward()
             _accumulate(stats, terms, self.rounds)
             _accumulate(
@@ -332,29 +337,31 @@ class Trainer:
         return stats
 
     def g_step(self, step: int) -> dict[str, float]:
-        """Non-saturating loss, coordinate L1 and the diversity loss (G updated)."""
+        """Non-saturating loss, coordinate L1 and the diversity loss (G updated; only the
+        non-saturating loss for models without a structure synthesizer)."""
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         stats: dict[str, float] = {}
         for chunk in self._chunk_ids():
-            inputs = self._sample(step, PHASE_G, chunk, self.batch_gpu, paired=True)
+            inputs = self._sample(step, PHASE_G, chunk, self.batch_gpu, self.has_structure)
             with self._autocast():
                 images, structure, _ = render(self.fast, inputs, self.G.num_styles)
                 logits, coord = self.D_fast(images)
-            terms = {
-                "G/adv": losses.g_nonsaturating_loss(logits),
-                "G/coord": losses.coord_loss(coord, inputs.labels),
-                "G/diversity": losses.diversity_loss(
+            terms = {"G/adv": losses.g_nonsaturating_loss(logits)}
+            if self.has_structure:
+                terms["G/coord"] = losses.coord_loss(coord, inputs.labels)
+                terms["G/diversity"] = losses.diversity_loss(
                     inputs.z_local, structure, self.cfg.diversity_eps
-                ),
-            }
+                )
             self._check_finite(terms, step)
-            total = (
-                terms["G/adv"]
-                + self.cfg.coord_weight * terms["G/coord"]
-                + self.cfg.diversity_weight * terms["G/diversity"]
-            )
+            total = terms["G/adv"]
+            if self.has_structure:
+                total = (
+                    total
+                    + self.cfg.coord_weight * terms["G/coord"]
+                    + self.cfg.diversity_weight * terms["G/diversity"]
+                )
             self.scaler_G.scale(total * self.share).backward()
             _accumulate(stats, terms, self.rounds)
         self._optimiser_step(self.G, self.opt_G, self.scaler_G)
