@@ -135,6 +135,7 @@ def test_bf16_autocast_and_channels_last_run_on_cpu():
     )
 
 
+@pytest.mark.slow  # fp16 convolutions are emulated on CPU (about 30 s for one tiny step)
 def test_fp16_grad_scaler_path_runs_on_cpu():
     import dataclasses
 

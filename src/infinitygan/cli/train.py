@@ -277,6 +277,14 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
     from infinitygan.train.runs import allocate_run_dir, data_label
 
     resume = run_dir is not None
+    model = run.model
+    data_config = DataConfig(
+        patch_size=model.patch_size, full_size=model.full_size, pre_resize=model.pre_resize
+    )
+    try:
+        dataset = open_dataset(run.data, data_config, seed=run.train.seed)
+    except (FileNotFoundError, DataError) as err:
+        raise click.ClickException(str(err)) from None
     if run_dir is None:
         path_text = None
         if dist_info.is_main:
@@ -291,14 +299,6 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
         assert path_text is not None
         run_dir = Path(path_text)
 
-    model = run.model
-    data_config = DataConfig(
-        patch_size=model.patch_size, full_size=model.full_size, pre_resize=model.pre_resize
-    )
-    try:
-        dataset = open_dataset(run.data, data_config, seed=run.train.seed)
-    except (FileNotFoundError, DataError) as err:
-        raise click.ClickException(str(err)) from None
     scan = getattr(dataset, "scan", None)
     if scan is not None and dist_info.is_main:
         scan.write(run_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from infinitygan.canvas import generate_image
+from infinitygan.canvas import generate_image, generate_region
 from infinitygan.imageio import make_grid, save_image
 from infinitygan.models import Generator
 
@@ -53,3 +53,24 @@ def write_reals_grid(patches: Tensor, run_dir: Path, max_images: int = 16) -> Pa
     """Write ``samples/reals.png`` from real patches [N, 3, P, P] in [-1, 1]."""
     images = patches[:max_images].detach().float().cpu()
     return save_image(make_grid(images, nrow=8), run_dir / SAMPLE_DIR / "reals.png")
+
+
+@torch.no_grad()
+def generated_patches_at(G_ema: Generator, seeds: tuple[int, ...], position: int) -> Tensor:
+    """EMA patches [len(seeds), 3, P, P] at training vertical position ``position`` (0..V-1).
+
+    Uses the same canvas rows as a training window with that position and no jitter: structure
+    cells centred on row ``position - V // 2`` (row 0 = horizon).
+    """
+    cfg = G_ema.config
+    v = cfg.coords.vertical_positions
+    if not 0 <= position < v:
+        raise ValueError(f"position must be in 0..{v - 1}, got {position}")
+    p = cfg.patch_size
+    top = G_ema.geometry.scale * (position - v // 2) - p // 2
+    return torch.stack([generate_region(G_ema, seed, top, 0, p, p) for seed in seeds])
+
+
+def row_profile(images: Tensor) -> Tensor:
+    """Mean colour of every row: images [N, 3, H, W] -> [H, 3]."""
+    return images.float().mean(dim=(0, 3)).t().contiguous()

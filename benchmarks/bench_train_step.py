@@ -1,0 +1,136 @@
+"""Training-step speed: one D+G iteration, the lazy R1 and path-length steps (JSON).
+
+Usage:
+    python benchmarks/bench_train_step.py [--preset paper-101] [--batch 4] [--iters 3]
+        [--precision fp32] [--threads 2] [--device cpu]
+
+Times the phases of :class:`infinitygan.train.Trainer` exactly as training runs them (fresh
+latents every call, random real patches), after one warm-up iteration. A "plain" iteration is
+D step + G step + EMA (what happens on 11 of 16 steps); R1 and path length are timed alone.
+The official code needs 66-80 s per plain iteration of paper-101 at batch 4 on the 2-core CPU
+(reference-spec §11.4). A conv and a matmul peak measured in the same process give the scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _peak import conv_peak_flops, machine  # noqa: E402
+
+from infinitygan.presets import get_preset  # noqa: E402
+from infinitygan.train import RunConfig, TrainConfig, Trainer  # noqa: E402
+
+OFFICIAL_PLAIN_ITERATION_S = (66.0, 80.0)  # reference-spec §11.4, batch 4, this CPU
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """Best-of-``repeats`` FLOP/s of an n x n fp32 matmul."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    best = float("inf")
+    with torch.no_grad():
+        a @ b
+        for _ in range(repeats):
+            if device != "cpu":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            a @ b
+            if device != "cpu":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def timed(fn, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="paper-101")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    peaks = {
+        "conv3x3_fp32_gflops": conv_peak_flops(device=args.device) / 1e9,
+        "matmul_fp32_gflops": matmul_peak_flops(device=args.device) / 1e9,
+    }
+    model = get_preset(args.preset)
+    run = RunConfig(
+        model=model,
+        train=TrainConfig(batch=args.batch),
+        device=args.device,
+        precision=args.precision,
+        channels_last=device.type == "cuda",
+    )
+    trainer = Trainer(run, device)
+    gen = torch.Generator().manual_seed(0)
+    p = model.patch_size
+    patches = torch.rand(args.batch, 3, p, p, generator=gen) * 2 - 1
+    labels = torch.rand(args.batch, generator=gen) * 2 - 1
+    chunks = [(patches.to(device), labels.to(device))]
+
+    def plain(step: int) -> None:
+        trainer.d_step(step, chunks)
+        trainer.g_step(step)
+        trainer.update_ema()
+
+    plain(1)  # warm-up (allocator, one-time kernel selection)
+    records: dict[str, list[float]] = {"d_step": [], "g_step": [], "plain": [], "r1": [], "pl": []}
+    for i in range(args.iters):
+        step = 2 + i
+        d = timed(lambda s=step: trainer.d_step(s, chunks), device)
+        g = timed(lambda s=step: trainer.g_step(s), device)
+        e = timed(trainer.update_ema, device)
+        records["d_step"].append(d)
+        records["g_step"].append(g)
+        records["plain"].append(d + g + e)
+        records["r1"].append(timed(lambda s=step: trainer.r1_step(s, chunks), device))
+        records["pl"].append(timed(lambda s=step: trainer.pl_step(s), device))
+
+    plain_median = statistics.median(records["plain"])
+    out = {
+        "benchmark": "train_step",
+        "machine": machine(),
+        "preset": args.preset,
+        "batch": args.batch,
+        "pl_batch": trainer.pl_batch,
+        "precision": args.precision,
+        "iters": args.iters,
+        "seconds": {k: [round(v, 3) for v in vs] for k, vs in records.items()},
+        "median_s": {k: round(statistics.median(vs), 3) for k, vs in records.items()},
+        "official_plain_iteration_s": OFFICIAL_PLAIN_ITERATION_S,
+        "speedup_vs_official": [
+            round(OFFICIAL_PLAIN_ITERATION_S[0] / plain_median, 2),
+            round(OFFICIAL_PLAIN_ITERATION_S[1] / plain_median, 2),
+        ],
+        "peak": {k: round(v, 1) for k, v in peaks.items()},
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
