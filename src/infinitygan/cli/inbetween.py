@@ -1,0 +1,165 @@
+"""`infinitygan inbetween`: join two images by a generated panorama that fuses their styles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from infinitygan.cli._common import device_option, parse_seeds
+from infinitygan.cli._group import main
+from infinitygan.cli.invert import (
+    FEATURE_LOSS_CHOICE,
+    check_image_size,
+    check_outputs,
+    load_model,
+    output_paths,
+    read_image,
+    run_inversion,
+    write_outputs,
+)
+
+
+@main.command("inbetween")
+@click.argument("model")
+@click.argument("left_image", metavar="LEFT", type=click.Path(path_type=Path))
+@click.argument("right_image", metavar="RIGHT", type=click.Path(path_type=Path))
+@click.option("--width", type=click.IntRange(1, None), required=True, help="Output width (px).")
+@click.option("--seeds", "seeds_text", default="0", help="Seeds of the generated part: 0-3, 1,4.")
+@click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
+@click.option(
+    "--blend",
+    type=click.IntRange(0, None),
+    default=None,
+    help="Width of the style transition (px) [default: the gap between the images].",
+)
+@click.option("--blend-kernel", type=click.Choice(["box", "gaussian"]), default="box")
+@click.option("--feather", type=click.IntRange(0, None), default=16, help="Border blend (px).")
+@click.option("--feature-loss", type=FEATURE_LOSS_CHOICE, default="pyramid")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file (one per seed, STEM-seedNNNN.EXT, when several).",
+)
+@click.option(
+    "--save-description",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the canvas description (JSON) here.",
+)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32")
+@click.option("--max-memory", "max_memory_text", default="2GB")
+@click.option("--chunk", type=click.IntRange(64, 8192), default=1024)
+@click.option("--resume", is_flag=True, help="Continue an interrupted write.")
+@device_option
+def inbetween_command(
+    model: str,
+    left_image: Path,
+    right_image: Path,
+    width: int,
+    seeds_text: str,
+    steps: int,
+    blend: int | None,
+    blend_kernel: str,
+    feather: int,
+    feature_loss: str,
+    out: Path,
+    save_description: Path | None,
+    precision: str,
+    max_memory_text: str,
+    chunk: int,
+    resume: bool,
+    device: str,
+) -> None:
+    """Put LEFT and RIGHT at the two ends of a --width px strip and generate the panorama
+    between them with MODEL.
+
+    Both images are inverted where they will sit, their latents placed there, and their styles
+    fused across the gap. Images of different heights are centred vertically in a strip as tall
+    as the taller one (the rest is generated). The inverted latents are written beside the output
+    (STEM.left.latents.safetensors, STEM.right.latents.safetensors).
+
+    Example:
+
+    \b
+        infinitygan inbetween landscapes a.png b.png --width 2048 --seeds 0-2 --out joined.png
+    """
+    from infinitygan.applications.description import ModelRef
+    from infinitygan.applications.inbetween import (
+        inbetween_description,
+        inbetween_layout,
+        inbetween_sides,
+    )
+    from infinitygan.applications.outpaint import placement_for
+    from infinitygan.cli.generate import parse_bytes
+
+    seeds = parse_seeds(seeds_text)
+    max_memory = parse_bytes(max_memory_text)
+    G, _, sha = load_model(model, device)
+    images = {"left": read_image(left_image, "LEFT"), "right": read_image(right_image, "RIGHT")}
+    for name, img in images.items():
+        check_image_size(G, img, name.upper())
+    sizes = {name: (int(img.shape[1]), int(img.shape[2])) for name, img in images.items()}
+    try:
+        layout = inbetween_layout(sizes["left"], sizes["right"], width)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--width") from None
+    paths = output_paths(out, seeds)
+    check_outputs(paths, layout.height, layout.width)
+    if sizes["left"][0] != sizes["right"][0]:
+        click.echo(
+            f"note: the images have different heights; the strip is {layout.height} px tall and "
+            "the shorter image is centred vertically (generated above and below)"
+        )
+
+    stem = out.name.split(".")[0] or "inbetween"
+    placements = {}
+    for name, pos, path in (
+        ("left", layout.left_pos, left_image),
+        ("right", layout.right_pos, right_image),
+    ):
+        latents = run_inversion(
+            G,
+            images[name],
+            pos[0],
+            pos[1],
+            steps=steps,
+            feature_loss=feature_loss,
+            init_seed=0,
+            sha256=sha,
+            label=path.name,
+        )
+        latents_path = out.with_name(f"{stem}.{name}.latents.safetensors")
+        latents.save(latents_path)
+        click.echo(f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB)")
+        placements[name] = placement_for(
+            latents_path.resolve(),
+            latents,
+            feather=feather,
+            sides=inbetween_sides(layout, sizes[name], name),
+        )
+    blend_px = layout.gap if blend is None else blend
+    descriptions = [
+        inbetween_description(
+            placements["left"],
+            placements["right"],
+            s,
+            blend=blend_px,
+            blend_kernel=blend_kernel,
+            model=ModelRef(str(model), sha),
+        )
+        for s in seeds
+    ]
+    write_outputs(
+        G,
+        descriptions,
+        paths,
+        (layout.top, layout.left, layout.height, layout.width),
+        chunk=chunk,
+        resume=resume,
+        precision=precision,
+        max_memory=max_memory,
+        command="inbetween",
+        save_description=save_description,
+    )

@@ -1,0 +1,192 @@
+"""`infinitygan outpaint`: invert an image, place it on the canvas, generate around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from infinitygan.cli._common import device_option, parse_offset, parse_seeds
+from infinitygan.cli._group import main
+from infinitygan.cli.invert import (
+    FEATURE_LOSS_CHOICE,
+    check_image_size,
+    check_outputs,
+    load_model,
+    output_paths,
+    read_image,
+    run_inversion,
+    write_outputs,
+)
+
+
+def latents_path_for(out: Path) -> Path:
+    """Default latents file of an output: ``STEM.latents.safetensors`` beside it."""
+    stem = out.name.split(".")[0] or "outpaint"
+    return out.with_name(f"{stem}.latents.safetensors")
+
+
+@main.command("outpaint")
+@click.argument("model")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option(
+    "--extend",
+    "extend_text",
+    required=True,
+    help="Pixels to add per side: left:256,right:1024[,top:N,bottom:N].",
+)
+@click.option("--seeds", "seeds_text", default="0", help="Seeds of the new content: 0-3 or 1,4.")
+@click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    help="Canvas pixel Y,X of the image's top-left (default: centred on the horizon, column 0).",
+)
+@click.option(
+    "--latents",
+    "latents_in",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reuse a latents file from `invert` (or an earlier outpaint) instead of inverting.",
+)
+@click.option(
+    "--save-latents",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the inverted latents [default: OUT stem + .latents.safetensors].",
+)
+@click.option("--feather", type=click.IntRange(0, None), default=16, help="Border blend (px).")
+@click.option("--feature-loss", type=FEATURE_LOSS_CHOICE, default="pyramid")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file (one per seed, STEM-seedNNNN.EXT, when several).",
+)
+@click.option(
+    "--save-description",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the canvas description (JSON) here.",
+)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32")
+@click.option("--max-memory", "max_memory_text", default="2GB")
+@click.option("--chunk", type=click.IntRange(64, 8192), default=1024)
+@click.option("--resume", is_flag=True, help="Continue an interrupted write.")
+@device_option
+def outpaint_command(
+    model: str,
+    image: Path,
+    extend_text: str,
+    seeds_text: str,
+    steps: int,
+    at_text: str | None,
+    latents_in: Path | None,
+    save_latents: Path | None,
+    feather: int,
+    feature_loss: str,
+    out: Path,
+    save_description: Path | None,
+    precision: str,
+    max_memory_text: str,
+    chunk: int,
+    resume: bool,
+    device: str,
+) -> None:
+    """Extend IMAGE beyond its borders with MODEL.
+
+    The image is inverted at its place on the canvas (any size works: the canvas is addressed
+    per pixel, nothing is padded or cropped), its latents are placed there automatically, and the
+    larger region is generated around it. The inverted style covers the canvas; each seed draws
+    other local latents and noise outside the image, so seeds give different completions. The
+    original pixels are kept, blended into the generated ones over --feather px at the extended
+    sides.
+
+    Examples:
+
+    \b
+        infinitygan outpaint landscapes photo.png --extend left:256,right:1024 --out wide.png
+
+    \b
+        infinitygan outpaint landscapes photo.png --extend top:128,bottom:64 --seeds 0-3 --out t.png
+
+    \b
+        infinitygan outpaint landscapes p.png --latents p.safetensors --extend right:99 --out m.png
+    """
+    from infinitygan.applications.description import ModelRef
+    from infinitygan.applications.inverted import InvertedLatents
+    from infinitygan.applications.outpaint import (
+        default_position,
+        outpaint_description,
+        outpaint_region,
+        parse_extend,
+        placement_for,
+    )
+    from infinitygan.cli.generate import parse_bytes
+
+    try:
+        extension = parse_extend(extend_text)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--extend") from None
+    seeds = parse_seeds(seeds_text)
+    max_memory = parse_bytes(max_memory_text)
+    G, _, sha = load_model(model, device)
+    target = read_image(image)
+    h, w = target.shape[-2:]
+
+    if latents_in is not None:
+        try:
+            latents = InvertedLatents.load(latents_in)
+            latents.check_model(G)
+        except (FileNotFoundError, ValueError) as err:
+            raise click.ClickException(str(err)) from None
+        if (latents.height, latents.width) != (h, w):
+            raise click.ClickException(
+                f"--latents holds a {latents.width}x{latents.height} image but IMAGE is {w}x{h}; "
+                "pass the image that was inverted"
+            )
+        if at_text:
+            click.echo("note: --at is ignored with --latents (the latents keep their place)")
+        latents_path = latents_in
+    else:
+        check_image_size(G, target, "IMAGE")
+        top, left = parse_offset(at_text) if at_text else default_position(h, w)
+        latents = run_inversion(
+            G,
+            target,
+            top,
+            left,
+            steps=steps,
+            feature_loss=feature_loss,
+            init_seed=0,
+            sha256=sha,
+            label=image.name,
+        )
+        latents_path = save_latents or latents_path_for(out)
+        latents.save(latents_path)
+        click.echo(
+            f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB; reuse it with --latents)"
+        )
+
+    region = outpaint_region(latents.top, latents.left, h, w, extension)
+    paths = output_paths(out, seeds)
+    check_outputs(paths, region[2], region[3])
+    placement = placement_for(
+        latents_path.resolve(), latents, feather=feather, sides=extension.sides
+    )
+    descriptions = [
+        outpaint_description(placement, s, model=ModelRef(str(model), sha)) for s in seeds
+    ]
+    write_outputs(
+        G,
+        descriptions,
+        paths,
+        region,
+        chunk=chunk,
+        resume=resume,
+        precision=precision,
+        max_memory=max_memory,
+        command="outpaint",
+        save_description=save_description,
+    )
