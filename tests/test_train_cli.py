@@ -146,3 +146,17 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     a, b = _weights(ref / "00000-tiny-synthetic-b2", 3), _weights(run_dir, 3)
     for key, value in a.items():
         torch.testing.assert_close(b[key], value, rtol=0, atol=1e-6, msg=f"{key} ({killed_at})")
+
+
+def test_tensorboard_without_the_package_fails_before_training(tmp_path):
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("tensorboard is installed here")
+    result = CliRunner().invoke(
+        main, ["train", *TINY, "--steps", "1", "--tensorboard", "--outdir", str(tmp_path)]
+    )
+    assert result.exit_code != 0 and "infinitygan[tb]" in result.output
+    assert not any(tmp_path.iterdir())

@@ -33,6 +33,7 @@ def fake_profiles(G) -> torch.Tensor:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 400 steps: about 3 min on a quiet 2-core CPU, 11 min on a busy one
 def test_tiny_learns_the_synthetic_layout(tmp_path):
     model = get_preset("tiny")
     dataset = open_dataset(
@@ -71,6 +72,7 @@ def test_tiny_learns_the_synthetic_layout(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # compiling forward and backward graphs takes minutes on 2 cores
 def test_compiled_training_step_runs_on_cpu():
     run = RunConfig(
         model=get_preset("tiny"), train=TrainConfig(batch=2), compile=True, sample_seeds=()

@@ -241,6 +241,13 @@ def train_command(
     if dry_run:
         click.echo(run.to_json())
         return
+    if run.tensorboard:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            raise click.ClickException(
+                "--tensorboard needs the tensorboard package: pip install 'infinitygan[tb]'"
+            ) from None
 
     import torch
 
@@ -303,6 +310,13 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
     if scan is not None and dist_info.is_main:
         scan.write(run_dir)
 
+    start = 0
+    if resume:
+        from infinitygan.train.snapshots import latest_snapshot
+
+        latest = latest_snapshot(run_dir)
+        start = latest.step if latest is not None else 0
+
     pkg_logger = logging.getLogger("infinitygan")
     handler = _TqdmHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -312,7 +326,13 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
     pkg_logger.propagate = False
     bar = None
     if dist_info.is_main:
-        bar = tqdm(total=run.total_steps, unit="step", dynamic_ncols=True, desc=run_dir.name)
+        bar = tqdm(
+            total=run.total_steps,
+            initial=min(start, run.total_steps),
+            unit="step",
+            dynamic_ncols=True,
+            desc=run_dir.name,
+        )
 
     def progress(step: int, total: int, stats: dict[str, float]) -> None:
         if bar is None:
