@@ -83,3 +83,21 @@ def test_infinitygan_keeps_coordinate_and_diversity_terms():
     assert torch.equal(inputs.z_global[0], inputs.z_global[1])  # diversity pairs
     stats = trainer.d_step(0, [_reals(4, 101)])
     assert {"D/adv", "D/coord_real", "D/coord_fake"} <= set(stats)
+
+
+def test_sample_grids_of_the_zero_padded_baseline(tmp_path):
+    from PIL import Image
+
+    from infinitygan.baselines import generate_enlarged
+    from infinitygan.checkpoint import build_generator
+    from infinitygan.train.samples import render_canvases, write_sample_grids
+
+    G = build_generator(_MODELS["nci"])
+    images = render_canvases(G, (0, 1), 44)  # 6 cells of 8 px = 48, cropped to 44
+    assert images.shape == (2, 3, 44, 44)
+    torch.testing.assert_close(images[1], generate_enlarged(G, 1, 6, 6)[:, :44, :44])
+    paths = write_sample_grids(G, tmp_path, 3, (0, 1, 2, 3))
+    assert [p.name for p in paths] == [f"fakes-{s}x-step00000003.png" for s in (1, 2, 4)]
+    for path, scale in zip(paths, (1, 2, 4)):
+        with Image.open(path) as image:
+            assert image.height >= 32 * scale

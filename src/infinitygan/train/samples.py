@@ -30,7 +30,18 @@ def seeds_for_scale(seeds: tuple[int, ...], scale: int) -> tuple[int, ...]:
 
 @torch.no_grad()
 def render_canvases(G_ema: Generator, seeds: tuple[int, ...], size: int) -> Tensor:
-    """Canvases [len(seeds), 3, size, size] of the EMA generator (float32, CPU)."""
+    """Canvases [len(seeds), 3, size, size] of the EMA generator (float32, CPU).
+
+    The zero-padded StyleGAN2-NCI baseline renders whole images only: an enlarged input latent
+    of ``ceil(size / cell)`` cells, cropped to ``size``.
+    """
+    if G_ema.geometry.padded:
+        from infinitygan.baselines import generate_enlarged
+
+        cells = G_ema.geometry.texture_in(size)
+        return torch.stack(
+            [generate_enlarged(G_ema, seed, cells, cells)[:, :size, :size] for seed in seeds]
+        )
     return torch.stack([generate_image(G_ema, seed, size, size) for seed in seeds])
 
 
