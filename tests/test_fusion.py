@@ -28,6 +28,15 @@ from infinitygan.applications.weights import (
 TOL = 1e-4
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny-model tensors gain nothing from threads; on a shared CPU they only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ------------------------------------------------------------------------------------ weights
 def _brute_weights(sy, sx, ys, xs, r, kernel):
     """Dense reference: one-hot nearest-site map (ties to the lower index), blurred."""
@@ -81,6 +90,15 @@ def test_weights_of_far_anchors_are_local():
     mid = np.argmin(np.abs(xs - 50_000))
     assert 0.4 < w[0, 0, mid] < 0.6
     assert sites_touching(sy, sx, (-10, 10, 0, 10)) == [0]
+    # billions of pixels apart (squared distances beyond int64): the same transition
+    for big in (1 << 20, 1 << 31):
+        far = voronoi_weights(
+            np.array([-big, big]), np.array([0, 0]), np.arange(-40, 40, 8), [0], 20
+        )
+        near = voronoi_weights(
+            np.array([-50, 50]), np.array([0, 0]), np.arange(-40, 40, 8), [0], 20
+        )
+        assert np.array_equal(far, near)
 
 
 # ---------------------------------------------------------------- spatial modulation (exact)

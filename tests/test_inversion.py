@@ -23,6 +23,15 @@ TOP, LEFT, SIZE = -24, 32, 48
 FAST = {"stats_samples": 512}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny-model tensors gain nothing from threads; on a shared CPU they only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def target(tiny_generator):
     return generate_region(tiny_generator, 5, TOP, LEFT, SIZE, SIZE).clamp(-1, 1)
@@ -129,6 +138,16 @@ def test_tiny_images_are_refused(tiny_generator):
         invert(tiny_generator, torch.zeros(20, 64), top=0, left=0)
     with pytest.raises(ValueError, match="feature_loss"):
         InversionConfig(feature_loss="vgg")
+
+
+def test_missing_lpips_is_a_clear_error(tiny_generator, target):
+    import importlib.util
+
+    if importlib.util.find_spec("lpips") is not None:
+        pytest.skip("lpips is installed here")
+    config = InversionConfig(steps=1, feature_loss="lpips", **FAST)
+    with pytest.raises(ValueError, match="needs the lpips package"):
+        invert(tiny_generator, target, top=TOP, left=LEFT, config=config)
 
 
 @pytest.mark.slow

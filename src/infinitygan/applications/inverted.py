@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from infinitygan.applications._io import atomic_write
 
 LATENTS_FORMAT = "infinitygan-inverted-latents"
 LATENTS_VERSION = 1
@@ -121,16 +122,9 @@ class InvertedLatents:
             "model_sha256": self.model_sha256,
             "stats": self.stats,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"infinitygan": json.dumps(meta)})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(
+            path, lambda tmp: save_file(tensors, tmp, metadata={"infinitygan": json.dumps(meta)})
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> InvertedLatents:

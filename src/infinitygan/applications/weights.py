@@ -126,6 +126,10 @@ def row_intervals(
     y_count = len(rows)
     lo = np.full((y_count, n_sites), -_BIG, dtype=np.int64)
     hi = np.full((y_count, n_sites), _BIG, dtype=np.int64)
+    extent = max(int(np.abs(sy).max()), int(np.abs(sx).max()), int(np.abs(rows).max()))
+    if extent >= 1 << 30:
+        # squared distances could overflow int64: use exact Python integers (rare, slower)
+        sy, sx, rows = (np.asarray(a, dtype=object) for a in (sy, sx, rows))
     sq = sy * sy + sx * sx
     for n in range(n_sites):
         for m in range(n_sites):
@@ -136,14 +140,14 @@ def row_intervals(
             c = -2 * rows * (sy[n] - sy[m]) + (sq[n] - sq[m])
             strict = m < n  # site n must be strictly closer than lower-index sites
             if dx == 0:
-                ok = c < 0 if strict else c <= 0
+                ok = np.asarray(c < 0 if strict else c <= 0, dtype=bool)
                 hi[~ok, n] = -_BIG
             elif dx > 0:
                 bound = _floor_div(c, 2 * dx) + 1 if strict else _ceil_div(c, 2 * dx)
-                lo[:, n] = np.maximum(lo[:, n], bound)
+                lo[:, n] = np.maximum(lo[:, n], np.clip(bound, -_BIG, _BIG).astype(np.int64))
             else:
                 bound = _ceil_div(-c, -2 * dx) - 1 if strict else _floor_div(-c, -2 * dx)
-                hi[:, n] = np.minimum(hi[:, n], bound)
+                hi[:, n] = np.minimum(hi[:, n], np.clip(bound, -_BIG, _BIG).astype(np.int64))
     return lo, hi
 
 
@@ -179,21 +183,47 @@ def voronoi_weights(
     y0 = int(ys.min()) - radius
     rows = np.arange(y0, int(ys.max()) + radius + 1, dtype=np.int64)
     lo, hi = row_intervals(sy, sx, rows)
+    # Only the part of each interval inside the widest window matters: clip, then group equal
+    # consecutive rows (a vertical bisector gives one group however tall the window is).
+    x_lo, x_hi = int(xs.min()) - radius - 1, int(xs.max()) + radius + 1
+    lo = np.clip(lo, x_lo, x_hi)
+    hi = np.clip(hi, x_lo, x_hi)
+    empty = lo > hi
+    lo[empty], hi[empty] = x_hi, x_lo
+    key = np.concatenate([lo, hi], axis=1)
+    starts = np.concatenate([[0], np.nonzero(np.any(key[1:] != key[:-1], axis=1))[0] + 1])
+    lengths = np.diff(np.append(starts, len(rows)))
+    first = ys - y0 - radius  # dense-row index of each sample's first window row
     if kernel == "box" or radius == 0:
         # Exact integer counts; one division at the end.
-        counts = interval_count(lo, hi, xs, radius)  # [Y, N, C]
-        csum = np.zeros((counts.shape[0] + 1,) + counts.shape[1:], np.int64)
-        np.cumsum(counts, axis=0, out=csum[1:])
-        total = csum[ys - y0 + radius + 1] - csum[ys - y0 - radius]
+        counts = interval_count(lo[starts], hi[starts], xs, radius).astype(np.int64)  # [K,N,C]
+        prefix = np.zeros((len(starts) + 1,) + counts.shape[1:], np.int64)
+        np.cumsum(counts * lengths[:, None, None], axis=0, out=prefix[1:])
+
+        def rows_before(index: np.ndarray) -> np.ndarray:
+            k = np.searchsorted(starts, index, side="right") - 1
+            return prefix[k] + (index - starts[k])[:, None, None] * counts[k]
+
+        total = rows_before(first + 2 * radius + 1) - rows_before(np.maximum(first, 0))
         out = total.transpose(1, 0, 2).astype(np.float64) / float((2 * radius + 1) ** 2)
         return np.ascontiguousarray(out)
-    row_sums = interval_sum(lo, hi, xs, kernel_cdf(radius, kernel))  # [Y, N, C]
-    taps = torch.from_numpy(kernel_taps(radius, kernel))
-    y_count, n, c = row_sums.shape
-    seq = torch.from_numpy(np.ascontiguousarray(row_sums.transpose(1, 2, 0)))
-    smooth = F.conv1d(seq.reshape(n * c, 1, y_count), taps.view(1, 1, -1)).reshape(n, c, -1)
-    # conv output j is centred on row j + r
-    out = np.ascontiguousarray(smooth[:, :, ys - y0 - radius].permute(0, 2, 1).numpy())
+    cdf = kernel_cdf(radius, kernel)
+    sums = interval_sum(lo[starts], hi[starts], xs, cdf)  # [K, N, C]
+    if len(starts) * len(ys) <= len(rows) * (2 * radius + 1):
+        # kernel mass of each row group seen from each sample row: [R, K]
+        ends = starts + lengths - 1
+        d_lo = np.clip(starts[None, :] - (first[:, None] + radius), -radius, radius + 1)
+        d_hi = np.clip(ends[None, :] - (first[:, None] + radius), -radius - 1, radius)
+        mass = np.clip(cdf[d_hi + radius + 1] - cdf[d_lo + radius], 0.0, 1.0)
+        out = np.einsum("rk,knc->nrc", mass, sums)
+    else:
+        dense = np.repeat(sums, lengths, axis=0)  # [Y, N, C]
+        taps = torch.from_numpy(kernel_taps(radius, kernel))
+        y_count, n, c = dense.shape
+        seq = torch.from_numpy(np.ascontiguousarray(dense.transpose(1, 2, 0)))
+        smooth = F.conv1d(seq.reshape(n * c, 1, y_count), taps.view(1, 1, -1)).reshape(n, c, -1)
+        # conv output j is centred on row j + r
+        out = np.ascontiguousarray(smooth[:, :, first].permute(0, 2, 1).numpy())
     return out / out.sum(axis=0, keepdims=True)
 
 
