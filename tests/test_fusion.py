@@ -183,7 +183,7 @@ def test_constant_style_map_equals_unfused(tiny_generator):
         for p in range(len(G.texture_synthesizer.to_rgbs)):
             rgbs.append(split(hy[2 * p + 2], hx[2 * p + 2]))
         fused = fused_texture(G.texture_synthesizer, structure, styles, ins, fines, rgbs, noise)
-        assert (fused - plain).abs().max() < 1e-5 * max(1.0, plain.abs().max().item())
+        assert (fused - plain).abs().max() < 1e-5
 
         z_local = torch.randn(1, G.config.structure.local_dim, 30, 31, generator=gen)
         coords = torch.randn(1, 3, 30, 31, generator=gen)
@@ -191,7 +191,7 @@ def test_constant_style_map_equals_unfused(tiny_generator):
         out = fused_structure(
             G.structure_synthesizer, z_local, coords, split(30, 31), z.expand(2, -1)
         )
-        assert (out - ref).abs().max() < 1e-5 * max(1.0, ref.abs().max().item())
+        assert (out - ref).abs().max() < 1e-5
 
 
 # ------------------------------------------------------------------------------- canvases
@@ -199,7 +199,7 @@ def test_one_seed_fusion_is_plain_generation(tiny_generator):
     desc = fusion_description([7], 48, 80, top=-24, left=0)
     out = render_region(tiny_generator, desc, -24, 0, 48, 80)
     assert torch.equal(out, generate_region(tiny_generator, 7, -24, 0, 48, 80))
-    # also through the fused code path: a second, far-away anchor keeps every weight at 1 here
+    # not a plain description (a second anchor far away), rendered by the scene: the same
     far = CanvasDescription(seed=7, anchors=(Anchor(0, 40, 7), Anchor(0, 90_000, 8)), blend=31)
     out = render_region(tiny_generator, far, -24, 0, 48, 80)
     assert (out - generate_region(tiny_generator, 7, -24, 0, 48, 80)).abs().max() < TOL
