@@ -161,6 +161,8 @@ def test_cli_fuse_errors(model_file, tmp_path):
     assert r.exit_code == 2 and "one Y,X point per seed" in r.output
     r = runner.invoke(main, base + ["--seeds", "x"])
     assert r.exit_code == 2 and "not a seed" in r.output
+    r = runner.invoke(main, base + ["--seeds", "1,2", "--wrap"])
+    assert r.exit_code == 2 and "exactly one period wide" in r.output
 
 
 def test_cli_outpaint_errors(model_file, tmp_path):

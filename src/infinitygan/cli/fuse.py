@@ -52,6 +52,11 @@ def parse_seed_list(text: str) -> list[int]:
     help="Move the default framing (centred on the horizon, from column 0) by Y,X px.",
 )
 @click.option(
+    "--wrap",
+    is_flag=True,
+    help="360-degree panorama: width = the model's period; anchors repeat with the period.",
+)
+@click.option(
     "--out",
     required=True,
     type=click.Path(path_type=Path),
@@ -78,6 +83,7 @@ def fuse_command(
     blend: int | None,
     blend_kernel: str,
     offset_text: str,
+    wrap: bool,
     out: Path,
     save_description: Path | None,
     precision: str,
@@ -116,6 +122,14 @@ def fuse_command(
     top, left = image_framing(height, width)
     top, left = top + dy, left + dx
     G, path, sha = load_model(model, device)
+    from infinitygan.canvas import period_pixels
+
+    if wrap and width != period_pixels(G):
+        raise click.BadParameter(
+            f"--wrap makes a canvas exactly one period wide: use --size "
+            f"{period_pixels(G)}x{height} for this model",
+            param_hint="--size",
+        )
     try:
         description = fusion_description(
             seeds,
@@ -127,6 +141,7 @@ def fuse_command(
             blend=blend,
             blend_kernel=blend_kernel,
             model=ModelRef(str(model), sha),
+            wrap=wrap,
         )
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
