@@ -23,7 +23,8 @@ def from_uint8(array: np.ndarray) -> Tensor:
     """[H, W, 3] uint8 -> [3, H, W] float32 in [-1, 1]."""
     if array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an RGB array [H, W, 3], got {array.shape}")
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 127.5 - 1.0
+    # a copy: arrays from PIL are read-only, which torch.from_numpy warns about
+    return torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def load_image(path: str | Path) -> Tensor:
