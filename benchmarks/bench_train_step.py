@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -68,7 +69,14 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="NHWC memory format (default: on for CUDA, off for CPU)",
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -83,7 +91,7 @@ def main() -> None:
         train=TrainConfig(batch=args.batch),
         device=args.device,
         precision=args.precision,
-        channels_last=device.type == "cuda",
+        channels_last=device.type == "cuda" if args.channels_last is None else args.channels_last,
     )
     trainer = Trainer(run, device)
     gen = torch.Generator().manual_seed(0)
@@ -98,6 +106,7 @@ def main() -> None:
         trainer.update_ema()
 
     plain(1)  # warm-up (allocator, one-time kernel selection)
+    peaks_after = conv_peak_flops(device=args.device) / 1e9
     records: dict[str, list[float]] = {"d_step": [], "g_step": [], "plain": [], "r1": [], "pl": []}
     for i in range(args.iters):
         step = 2 + i
@@ -121,12 +130,18 @@ def main() -> None:
         "iters": args.iters,
         "seconds": {k: [round(v, 3) for v in vs] for k, vs in records.items()},
         "median_s": {k: round(statistics.median(vs), 3) for k, vs in records.items()},
+        "best_s": {k: round(min(vs), 3) for k, vs in records.items()},
+        "channels_last": run.channels_last,
+        "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "official_plain_iteration_s": OFFICIAL_PLAIN_ITERATION_S,
         "speedup_vs_official": [
             round(OFFICIAL_PLAIN_ITERATION_S[0] / plain_median, 2),
             round(OFFICIAL_PLAIN_ITERATION_S[1] / plain_median, 2),
         ],
-        "peak": {k: round(v, 1) for k, v in peaks.items()},
+        "peak": {
+            **{k: round(v, 1) for k, v in peaks.items()},
+            "conv3x3_fp32_gflops_after_warmup": round(peaks_after, 1),
+        },
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
     print(json.dumps(out, indent=2))

@@ -16,7 +16,7 @@ from infinitygan.data import DataConfig, SyntheticLandscapeDataset
 from infinitygan.presets import get_preset
 from infinitygan.train import NonFiniteLossError, RunConfig, TrainConfig, losses, training_loop
 from infinitygan.train import snapshots as snap
-from infinitygan.train.runs import read_stats, truncate_stats
+from infinitygan.train.runs import allocate_run_dir, data_label, read_stats, truncate_stats
 
 WEIGHT_FILES = ("generator.safetensors", "generator_ema.safetensors", "discriminator.safetensors")
 
@@ -183,3 +183,13 @@ def test_training_state_rejects_other_files(tmp_path):
     torch.save({"format": "something-else"}, d / snap.STATE_FILE)
     with pytest.raises(snap.CheckpointError, match="not an infinitygan training state"):
         snap.read_state(snap.Snapshot(d, 1))
+
+
+def test_run_folders_are_numbered_and_named(tmp_path):
+    (tmp_path / "00007-old").mkdir()
+    (tmp_path / "notes").mkdir()
+    first = allocate_run_dir(tmp_path, "tiny-synthetic-b4")
+    second = allocate_run_dir(tmp_path, "tiny-synthetic-b4")
+    assert (first.name, second.name) == ("00008-tiny-synthetic-b4", "00009-tiny-synthetic-b4")
+    assert data_label("/data/My Photos.tar.gz") == "My_Photos"
+    assert data_label("synthetic") == "synthetic" and data_label("/x/land.zip/") == "land"
