@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import os
+
+# On a shared CPU, OpenMP threads that spin-wait while other processes hold the cores make small
+# tensor operations many times slower; waiting passively costs nothing when the machine is quiet.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
 
 import pytest

@@ -108,3 +108,18 @@ def test_official_file_conversion_and_unsafe_pickles(tmp_path, tiny_generator):
         load_official_checkpoint(evil)
     with pytest.raises(FileNotFoundError):
         load_official_checkpoint(tmp_path / "missing.pth.tar")
+
+
+def test_saved_files_get_normal_permissions(tmp_path, tiny_generator):
+    import os
+
+    from infinitygan.imageio import save_image
+
+    umask = os.umask(0o022)
+    try:
+        a = save_generator(tiny_generator, tmp_path / "g.safetensors")
+        b = save_image(torch.zeros(3, 4, 4), tmp_path / "i.png")
+    finally:
+        os.umask(umask)
+    assert os.stat(a).st_mode & 0o777 == 0o644
+    assert os.stat(b).st_mode & 0o777 == 0o644

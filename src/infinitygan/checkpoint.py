@@ -63,6 +63,7 @@ def save_generator(
     os.close(fd)
     try:
         save_file(state, tmp, metadata=metadata)
+        _default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -176,3 +177,10 @@ def model_hash(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _default_permissions(path: str) -> None:
+    """mkstemp creates files readable by their owner only; give them the usual umask mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
