@@ -11,6 +11,7 @@ import torch
 
 from infinitygan import __version__
 from infinitygan.config import ModelConfig
+from infinitygan.imageio import default_permissions
 from infinitygan.models import Generator
 from infinitygan.presets import get_preset
 
@@ -63,7 +64,7 @@ def save_generator(
     os.close(fd)
     try:
         save_file(state, tmp, metadata=metadata)
-        _default_permissions(tmp)
+        default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -178,9 +179,3 @@ def model_hash(path: str | Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def _default_permissions(path: str) -> None:
-    """mkstemp creates files readable by their owner only; give them the usual umask mode."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)

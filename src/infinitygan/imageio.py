@@ -62,7 +62,7 @@ def save_image(image: Tensor | np.ndarray, path: str | Path, **save_kwargs) -> P
     os.close(fd)
     try:
         Image.fromarray(array).save(tmp, **save_kwargs)
-        _default_permissions(tmp)
+        default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -87,7 +87,7 @@ def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, value: float = -1
     return grid
 
 
-def _default_permissions(path: str) -> None:
+def default_permissions(path: str) -> None:
     """mkstemp creates files readable by their owner only; give them the usual umask mode."""
     umask = os.umask(0)
     os.umask(umask)
