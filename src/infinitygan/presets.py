@@ -84,6 +84,30 @@ def tiny_nci_fcg() -> ModelConfig:
     )
 
 
+def landscapes_cpu() -> ModelConfig:
+    """The bundled "landscapes" model: trainable in a few hours on one core of a 2-core CPU.
+
+    Three texture pairs (8 px per structure cell) give 53-px patches from the usual 11 structure
+    cells (35 local-latent cells); the photos are pre-resized to 66 px and upsampled to 101-px
+    full images, the paper's 128 -> 197 -> 101 field of view at about half the resolution, so a
+    patch shows about half of the scene. The horizontal period is 278 cells, so that a 360-degree
+    panorama is 2224 px wide as with the paper model. Few channels: 64-d latents, a 48-channel
+    structure synthesizer, texture pairs of 96/64/32 channels, a discriminator of 64-96 channels
+    (716k generator parameters; about 1.1 s per plain training step at batch 4 on one thread).
+    """
+    return ModelConfig(
+        name="landscapes-cpu",
+        mapping=MappingConfig(z_dim=64, w_dim=64, num_layers=4, lr_mul=0.01),
+        structure=StructureConfig(local_dim=16, channels=48),
+        texture=TextureConfig(channels=(96, 64, 32)),
+        coords=CoordConfig(horizontal_period=278),
+        discriminator=DiscriminatorConfig(channel_base=4096, channel_max=96, stddev_group=4),
+        patch_size=53,
+        full_size=101,
+        pre_resize=66,
+    )
+
+
 PRESETS: dict[str, Callable[[], ModelConfig]] = {
     "paper-101": paper_101,
     "tiny": tiny,
@@ -91,6 +115,7 @@ PRESETS: dict[str, Callable[[], ModelConfig]] = {
     "stylegan2-nci-fcg": stylegan2_nci_fcg,
     "tiny-nci": tiny_nci,
     "tiny-nci-fcg": tiny_nci_fcg,
+    "landscapes-cpu": landscapes_cpu,
 }
 
 

@@ -87,9 +87,16 @@ class _TqdmHandler(logging.Handler):
 
 @main.command("train")
 @click.option(
-    "--data", default=None, help="Training images: folder, .zip, .tar(.gz), or synthetic."
+    "--data",
+    default=None,
+    help="Training images: folder, .zip, .tar(.gz), synthetic, or landscapes (the bundled photos).",
 )
-@click.option("--preset", default=None, help="Model preset: paper-101 or tiny (default paper-101).")
+@click.option(
+    "--preset",
+    default=None,
+    help="Model preset: paper-101, tiny, landscapes-cpu, stylegan2-nci, stylegan2-nci-fcg, "
+    "tiny-nci or tiny-nci-fcg (default paper-101).",
+)
 @click.option(
     "--outdir", type=click.Path(path_type=Path), default=Path("runs"), help="Run folders."
 )
@@ -193,7 +200,9 @@ def train_command(
             run_dir: Path | None = resume
         else:
             if data is None:
-                raise click.UsageError("--data is required (a folder, .zip, .tar or synthetic)")
+                raise click.UsageError(
+                    "--data is required (a folder, .zip, .tar, synthetic or landscapes)"
+                )
             from infinitygan.presets import get_preset
 
             model = get_preset(preset or "paper-101")

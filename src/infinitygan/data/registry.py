@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
+from infinitygan.data.bundled import open_bundled_landscapes
 from infinitygan.data.pipeline import DataConfig, PatchDataset, open_image_collection
 from infinitygan.data.synthetic import SyntheticLandscapeDataset
 
@@ -29,6 +30,7 @@ def _open_synthetic(config: DataConfig, *, seed: int) -> PatchDataset:
 
 DATASETS: dict[str, DatasetFactory] = {
     "synthetic": _open_synthetic,
+    "landscapes": open_bundled_landscapes,
 }
 """Named training sources, looked up before paths."""
 
