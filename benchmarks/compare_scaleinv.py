@@ -1,14 +1,21 @@
 """The paper's ScaleInv claim in miniature: InfinityGAN vs StyleGAN2-NCI vs StyleGAN2-NCI-FCG.
 
 Usage:
-    python benchmarks/compare_scaleinv.py [--data synthetic] [--kimg 2.4] [--batch 8]
-        [--num 300] [--scales 1,2,4,8] [--modes paper,clean] [--threads 1]
+    python benchmarks/compare_scaleinv.py [--data synthetic] [--kimg 2.4 | --cpu-seconds 900]
+        [--batch 8] [--num 300] [--scales 1,2,4,8] [--modes paper,clean] [--threads 1]
         [--out benchmarks/results/scaleinv] [--images docs/images]
 
-Trains ``tiny`` (InfinityGAN), ``tiny-nci`` and ``tiny-nci-fcg`` for the SAME number of training
-images (``--kimg``; equal iterations at equal batch, as the paper compares its models), one after
-the other in this process, then computes ScaleInv FID at every scale for each (both preprocessing
-modes from the same generated images), prints a JSON summary and draws one plot per mode.
+Trains ``tiny`` (InfinityGAN), ``tiny-nci`` and ``tiny-nci-fcg`` one after the other in this
+process with equal budgets, then computes ScaleInv FID at every scale for each (both
+preprocessing modes from the same generated images), prints a JSON summary and draws one plot per
+mode. Two kinds of budget:
+
+* ``--kimg K``: the SAME number of training images (equal iterations at equal batch, as the paper
+  compares its models);
+* ``--cpu-seconds S``: the SAME CPU time of training (``time.process_time`` of this process, so
+  other jobs on a shared machine do not count): each model trains in segments until its CPU
+  time reaches S, so cheaper models see more images. The steps reached are reported.
+
 Wall-clock and CPU seconds of every training run are measured and reported next to the budget.
 
 Everything is resumable: a run whose last snapshot reached the budget is not retrained (an
@@ -27,6 +34,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -63,22 +71,22 @@ def _load_budget(run_dir: Path) -> dict[str, Any]:
     return {"wall_seconds": 0.0, "cpu_seconds": 0.0, "sessions": []}
 
 
+def _safe_name(data: str) -> str:
+    """A file-name-safe label of a data spec (a path like ``/data/photos.zip`` -> ``photos``)."""
+    name = Path(data).name if ("/" in data or os.sep in data) else data
+    name = name.split(".")[0] if "." in name else name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "data"
+
+
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def train(preset: str, data: str, run_dir: Path, steps: int, batch: int, seed: int) -> dict:
-    """Train (or finish training) one model; returns its budget record."""
-    budget = _load_budget(run_dir)
-    snap = latest_snapshot(run_dir)
-    if snap is not None and snap.step >= steps:
-        logger.info("%s: trained already (step %d)", preset, snap.step)
-        return budget
-    model = get_preset(preset)
-    run = RunConfig(
-        model=model,
+def _run_config(preset: str, data: str, steps: int, batch: int, seed: int) -> RunConfig:
+    return RunConfig(
+        model=get_preset(preset),
         train=TrainConfig(batch=batch, seed=seed),
         data=data,
         total_steps=steps,
@@ -88,6 +96,14 @@ def train(preset: str, data: str, run_dir: Path, steps: int, batch: int, seed: i
         device="cpu",
         sample_seeds=(),
     )
+
+
+def _train_segment(
+    preset: str, data: str, run_dir: Path, steps: int, batch: int, seed: int, budget: dict
+) -> int:
+    """Train (or continue) one model up to ``steps``; adds the time to ``budget``."""
+    run = _run_config(preset, data, steps, batch, seed)
+    model = run.model
     dataset = open_dataset(
         data,
         DataConfig(
@@ -111,7 +127,50 @@ def train(preset: str, data: str, run_dir: Path, steps: int, batch: int, seed: i
         }
     )
     _write_json(run_dir / BUDGET_FILE, budget)
-    logger.info("%s: trained to step %d in %.0f s wall, %.0f s CPU", preset, result.step, wall, cpu)
+    return result.step
+
+
+def train(preset: str, data: str, run_dir: Path, steps: int, batch: int, seed: int) -> dict:
+    """Train (or finish training) one model for ``steps`` steps; returns its budget record."""
+    budget = _load_budget(run_dir)
+    snap = latest_snapshot(run_dir)
+    if snap is not None and snap.step >= steps:
+        logger.info("%s: trained already (step %d)", preset, snap.step)
+        return budget
+    step = _train_segment(preset, data, run_dir, steps, batch, seed, budget)
+    logger.info(
+        "%s: trained to step %d in %.0f s wall, %.0f s CPU",
+        preset,
+        step,
+        budget["wall_seconds"],
+        budget["cpu_seconds"],
+    )
+    return budget
+
+
+def train_for_cpu_seconds(
+    preset: str, data: str, run_dir: Path, seconds: float, batch: int, seed: int
+) -> dict:
+    """Train one model until its training CPU time reaches ``seconds`` (segments of steps sized
+    from the measured CPU time per step; a segment ends with a snapshot); returns its budget
+    record with the steps reached."""
+    budget = _load_budget(run_dir)
+    snap = latest_snapshot(run_dir)
+    step = snap.step if snap is not None else 0
+    while True:
+        spent = budget["cpu_seconds"]
+        if step > 0:
+            per_step = spent / step
+            remaining = round((seconds - spent) / per_step)
+            if remaining < 1:
+                break
+            target = step + min(remaining, max(50, step))  # re-measure at least every doubling
+        else:
+            target = 25  # a first segment measures the cost of a step
+        step = _train_segment(preset, data, run_dir, target, batch, seed, budget)
+        logger.info("%s: step %d, %.0f of %.0f CPU s", preset, step, budget["cpu_seconds"], seconds)
+    budget["steps"] = step
+    _write_json(run_dir / BUDGET_FILE, budget)
     return budget
 
 
@@ -204,7 +263,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="synthetic")
     parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--kimg", type=float, default=2.4, help="training images per model / 1000")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--kimg", type=float, default=None, help="training images per model / 1000")
+    budget.add_argument(
+        "--cpu-seconds", type=float, default=None, help="training CPU seconds per model"
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num", type=int, default=300, help="fakes and reals per FID")
@@ -222,17 +285,34 @@ def main() -> None:
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     scales = sorted(float(s) for s in args.scales.split(","))
     modes = tuple(m.strip() for m in args.modes.split(","))
-    steps = max(1, round(args.kimg * 1000 / args.batch))
-    root = args.out / args.data
+    kimg = args.kimg if args.kimg is not None or args.cpu_seconds is not None else 2.4
+    steps = max(1, round(kimg * 1000 / args.batch)) if kimg is not None else None
+    root = args.out / _safe_name(args.data)
     cache_dir = args.cache_dir or root / "fid-cache"
     run_dirs = {p: root / p for p in presets}
     started = time.time()
     load_start = os.getloadavg()
 
-    budgets = {p: train(p, args.data, run_dirs[p], steps, args.batch, args.seed) for p in presets}
-    if args.skip_eval:
+    # The feature network first: a missing file should stop the run before hours of training.
+    extractor = None
+    if not args.skip_eval:
+        try:
+            extractor = ev.make_feature_extractor(device="cpu")
+        except FileNotFoundError as err:
+            raise SystemExit(f"cannot load the FID feature network: {err}") from None
+    if steps is not None:
+        budgets = {
+            p: train(p, args.data, run_dirs[p], steps, args.batch, args.seed) for p in presets
+        }
+    else:
+        budgets = {
+            p: train_for_cpu_seconds(
+                p, args.data, run_dirs[p], args.cpu_seconds, args.batch, args.seed
+            )
+            for p in presets
+        }
+    if extractor is None:
         return
-    extractor = ev.make_feature_extractor(device="cpu")
     results: dict[str, list[dict]] = {}
     for p in presets:
         results[p] = evaluate(
@@ -242,12 +322,20 @@ def main() -> None:
     summary = {
         "benchmark": "compare_scaleinv",
         "data": args.data,
-        "budget": {
-            "kind": "equal training images (kimg) at equal batch",
-            "kimg": steps * args.batch / 1000,
-            "steps": steps,
-            "batch": args.batch,
-        },
+        "budget": (
+            {
+                "kind": "equal training images (kimg) at equal batch",
+                "kimg": steps * args.batch / 1000,
+                "steps": steps,
+                "batch": args.batch,
+            }
+            if steps is not None
+            else {
+                "kind": "equal training CPU seconds (process time, one thread) at equal batch",
+                "cpu_seconds": args.cpu_seconds,
+                "batch": args.batch,
+            }
+        ),
         "num_fakes": args.num,
         "num_reals": results[presets[0]][0]["num_reals"],
         "scales": scales,
@@ -265,6 +353,8 @@ def main() -> None:
                 "model_hash": results[p][0]["model_hash"],
                 "train_wall_seconds": round(budgets[p]["wall_seconds"], 1),
                 "train_cpu_seconds": round(budgets[p]["cpu_seconds"], 1),
+                "train_steps": latest_snapshot(run_dirs[p]).step,
+                "train_kimg": latest_snapshot(run_dirs[p]).step * args.batch / 1000,
                 "scaleinv_fid": {
                     mode: {
                         ev.format_scale(r["scale"]): round(r["fid"], 2)
@@ -296,10 +386,11 @@ def main() -> None:
             for r in results[p]
             if r["mode"] == mode
         ]
-        kimg = summary["budget"]["kimg"]
-        title = f"ScaleInv FID ({mode}), {args.data}, {kimg:g} kimg, N={args.num}"
-        pngs.append(plot_scaleinv(points, root / f"scaleinv-{args.data}-{mode}.png", title=title))
-    samples = root / f"scaleinv-{args.data}-samples.png"
+        spent = f"{kimg:g} kimg" if steps is not None else f"{args.cpu_seconds:g} CPU s"
+        title = f"ScaleInv FID ({mode}), {args.data}, {spent}, N={args.num}"
+        name = _safe_name(args.data)
+        pngs.append(plot_scaleinv(points, root / f"scaleinv-{name}-{mode}.png", title=title))
+    samples = root / f"scaleinv-{_safe_name(args.data)}-samples.png"
     pngs.append(sample_figure(run_dirs, args.data, args.seed, scales, samples))
     if args.images is not None:
         args.images.mkdir(parents=True, exist_ok=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from infinitygan import build_generator, generate_region, save_generator
-from infinitygan.baselines import generate_enlarged
+from infinitygan.baselines import generate_enlarged, generate_whole_image
 from infinitygan.canvas import one_shot_region
 from infinitygan.cli import main
 from infinitygan.config import StructureConfig
+from infinitygan.imageio import to_uint8
 
 
 def test_fcg_is_padding_free_and_tiles_exactly():
@@ -45,15 +48,66 @@ def test_nci_sizes_and_enlargement():
     assert torch.equal(generate_enlarged(G, 1, 4, 12), wide)
 
 
-def test_nci_cannot_render_regions(tmp_path):
+def test_nci_cannot_render_regions():
     G = build_generator("tiny-nci")
     with pytest.raises(ValueError, match="zero padding"):
         generate_region(G, 0, 0, 0, 64, 64)
+
+
+def test_nci_whole_image_is_the_centre_of_the_enlarged_latent_output():
+    G = build_generator("tiny-nci", seed=1)
+    image = generate_whole_image(G, 5, 100, 300)
+    assert image.shape == (3, 100, 300)
+    enlarged = generate_enlarged(G, 5, 4, 10)  # ceil(100 / 32) x ceil(300 / 32) cells
+    assert enlarged.shape == (3, 128, 320)
+    assert torch.equal(image, enlarged[:, 14:114, 10:310])
+    assert torch.equal(generate_whole_image(G, 5, 128, 128), generate_enlarged(G, 5, 4, 4))
+
+
+def test_generate_cli_renders_the_nci_baseline_in_one_pass(tmp_path):
+    G = build_generator("tiny-nci", seed=2)
     path = save_generator(G, tmp_path / "nci.safetensors")
+    out = tmp_path / "a.png"
     result = CliRunner().invoke(
-        main, ["generate", str(path), "--size", "64x64", "--out", str(tmp_path / "a.png")]
+        main,
+        [
+            "generate",
+            str(path),
+            "--size",
+            "200x70",
+            "--seed",
+            "3",
+            "--chunk",
+            "64",
+            "--out",
+            str(out),
+        ],
     )
-    assert result.exit_code != 0 and "zero-padded baseline" in result.output
+    assert result.exit_code == 0, result.output
+    expected = generate_whole_image(G, 3, 70, 200)
+    with Image.open(out) as image:
+        got = np.asarray(image.convert("RGB"))
+    assert np.array_equal(got, to_uint8(expected))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--wrap"], "cannot wrap around"),
+        (["--offset", "16,0"], "drop --offset"),
+        (["--max-memory", "32MB"], "raise --max-memory"),
+    ],
+)
+def test_generate_cli_refuses_canvas_options_for_nci(tmp_path, extra, message):
+    path = save_generator(build_generator("tiny-nci"), tmp_path / "nci.safetensors")
+    result = CliRunner().invoke(
+        main,
+        ["generate", str(path), "--size", "1024x1024", *extra, "--out", str(tmp_path / "a.png")],
+    )
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "a.png").exists()
 
 
 def test_paper_size_baselines_build():

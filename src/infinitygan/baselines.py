@@ -42,3 +42,37 @@ def generate_enlarged(G: Generator, seed: int, cells_h: int, cells_w: int) -> Te
     ]
     image = G(zg, zl[None].to(device), coords[None].to(device), noise)
     return image[0].float().cpu()
+
+
+def whole_image_bytes(G: Generator, height: int, width: int, bytes_per_value: int = 4) -> int:
+    """Rough peak activation memory of :func:`generate_whole_image` for ``height x width``:
+    the largest texture layer's input, output and one temporary, plus the RGB skip image."""
+    geo = G.geometry
+    cells_h, cells_w = geo.texture_in(height), geo.texture_in(width)
+    sizes_h, sizes_w = geo.texture_conv_sizes(cells_h), geo.texture_conv_sizes(cells_w)
+    channels = G.config.texture.channels
+    widths = [G.config.texture.input_channels] if geo.padded else []
+    for c in channels:
+        widths += [c, c]
+    largest = max(3 * sizes_h[i] * sizes_w[i] * widths[i] for i in range(len(widths)))
+    return (largest + 3 * sizes_h[-1] * sizes_w[-1]) * bytes_per_value
+
+
+def generate_whole_image(G: Generator, seed: int, height: int, width: int) -> Tensor:
+    """A ``height x width`` image of the zero-padded baseline in one pass: the smallest enlarged
+    input latent whose output covers the size (``ceil(size / 32)`` cells for NCI), centre-cropped.
+
+    The same seed and a different size give a different image (the input latent is a different
+    size, and zero padding makes every pixel depend on the image border): this baseline has no
+    canvas.
+
+    Returns:
+        Tensor [3, height, width] float32 on CPU.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    geo = G.geometry
+    image = generate_enlarged(G, seed, geo.texture_in(height), geo.texture_in(width))
+    top = (image.shape[1] - height) // 2
+    left = (image.shape[2] - width) // 2
+    return image[:, top : top + height, left : left + width].contiguous()

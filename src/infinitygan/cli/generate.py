@@ -152,6 +152,7 @@ def generate_command(
     """
     import torch
 
+    from infinitygan.baselines import generate_whole_image
     from infinitygan.canvas import image_framing, period_pixels
     from infinitygan.checkpoint import (
         CheckpointError,
@@ -177,11 +178,9 @@ def generate_command(
         G = load_generator(model_path)
     except CheckpointError as err:
         raise click.ClickException(str(err)) from None
-    if G.geometry.padded:
-        raise click.ClickException(
-            f"{model} is a zero-padded baseline ({G.config.name}): it cannot render canvas regions "
-            "independently; use infinitygan.baselines.generate_enlarged in Python"
-        )
+    padded = G.geometry.padded
+    if padded:
+        _check_whole_image_options(G, model, height, width, wrap, (dy, dx), precision, max_memory)
     if wrap and width != period_pixels(G):
         raise click.BadParameter(
             f"--wrap makes a canvas exactly one period wide: use --size "
@@ -203,6 +202,11 @@ def generate_command(
             raise click.ClickException(str(err)) from None
 
     rank, world = distributed_context()
+    if world > 1 and padded:
+        raise click.ClickException(
+            f"{G.config.name} is a zero-padded baseline that renders whole images in one pass; "
+            "run it in a single process (without torchrun)"
+        )
     if world > 1 and out.suffix != ".zarr":
         raise click.ClickException(
             "distributed generation writes one .zarr store; use --out X.zarr"
@@ -225,9 +229,17 @@ def generate_command(
         from infinitygan.canvas import plan_tile_size
         from infinitygan.render import plan_chunks
 
-        tile = plan_tile_size(G, max_memory, 4 if precision == "fp32" else 2)
         chunks = plan_chunks(height, width, chunk)
-        seconds = estimate_seconds(plain_renderer(G, seeds[0], **gen_kwargs), chunk, height * width)
+        if padded:  # one pass over the whole image; time it at a small size
+            tile = max(height, width)
+            seconds = estimate_seconds(
+                lambda t, l, h, w: generate_whole_image(G, seeds[0], h, w), 128, height * width
+            )
+        else:
+            tile = plan_tile_size(G, max_memory, 4 if precision == "fp32" else 2)
+            seconds = estimate_seconds(
+                plain_renderer(G, seeds[0], **gen_kwargs), chunk, height * width
+            )
         plan = {
             "canvas": {"height": height, "width": width, "top": top, "left": left, "wrap": wrap},
             "seeds": seeds,
@@ -279,7 +291,10 @@ def generate_command(
             bar.total = total
             bar.update(1)
 
-        render = plain_renderer(G, s, **gen_kwargs)
+        if padded:
+            render = whole_image_renderer(G, s, top, left, height, width)
+        else:
+            render = plain_renderer(G, s, **gen_kwargs)
         with torch.no_grad():
             stats = render_to_writer(
                 render,
@@ -308,6 +323,47 @@ def generate_command(
             )
         if world > 1:
             dist.barrier()
+
+
+def _check_whole_image_options(G, model, height, width, wrap, offset, precision, max_memory):
+    """The zero-padded baseline has no canvas: refuse what needs one, and sizes over budget."""
+    from infinitygan.baselines import whole_image_bytes
+
+    name = G.config.name
+    if wrap:
+        raise click.BadParameter(
+            f"{model} ({name}) is a zero-padded baseline without coordinates or a canvas, so it "
+            "cannot wrap around; use a padding-free model for 360-degree panoramas",
+            param_hint="--wrap",
+        )
+    if offset != (0, 0):
+        raise click.BadParameter(
+            f"{model} ({name}) is a zero-padded baseline: it renders whole images from an "
+            "enlarged input latent and has no canvas to move on; drop --offset",
+            param_hint="--offset",
+        )
+    need = whole_image_bytes(G, height, width, 4 if precision == "fp32" else 2)
+    if need > max_memory:
+        raise click.ClickException(
+            f"{model} ({name}) is a zero-padded baseline that renders the whole {width}x{height} "
+            f"image in one pass, which needs about {need / 2**30:.1f} GiB; raise --max-memory "
+            "or ask for a smaller --size"
+        )
+
+
+def whole_image_renderer(G, seed: int, top: int, left: int, height: int, width: int):
+    """A region renderer over one whole-image pass of the zero-padded baseline: the image framed
+    at ``(top, left)`` is computed on the first call (never, if a resumed file is complete)."""
+    from infinitygan.baselines import generate_whole_image
+
+    cache = {}
+
+    def render(y: int, x: int, h: int, w: int):
+        if "image" not in cache:
+            cache["image"] = generate_whole_image(G, seed, height, width)
+        return cache["image"][:, y - top : y - top + h, x - left : x - left + w]
+
+    return render
 
 
 def _open_writer(path, height, width, chunk, metadata, resume, options):
