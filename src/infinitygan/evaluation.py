@@ -578,6 +578,14 @@ class _Progress:
             self.progress(self.label, self.done, self.total)
 
 
+def _real_progress(progress: ProgressFn | None, label: str, total: int):
+    """Adapts ``progress(label, done, total)`` to the features' ``(done, total)`` callback (not
+    called at all when the statistics come from the cache)."""
+    if progress is None:
+        return None
+    return lambda done, _total=None: progress(label, done, total)
+
+
 def validate_scales(model: EvalModel, scales: Sequence[float]) -> None:
     """Check that every scale gives whole pixels for this model.
 
@@ -783,6 +791,7 @@ def _full_image_metrics(
             dataset_hash=reals.hash,
             keep_features="kid" in names,
             batch=options.batch,
+            progress=_real_progress(progress, f"real features: {reals.count} images", reals.count),
         )
         generated += time.perf_counter() - t0
         info.update(num_reals=rstats.count, data_hash=reals.hash)
@@ -922,6 +931,9 @@ def _scaleinv(
             cache_dir=cache_dir,
             dataset_hash=reals.hash,
             batch=options.batch,
+            progress=_real_progress(
+                progress, f"real features ({mode}): {reals.count} images", reals.count
+            ),
         )
         record = {
             "metric": "scaleinv_fid",
