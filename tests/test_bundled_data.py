@@ -127,3 +127,30 @@ def test_landscapes_takes_no_options_and_rejects_small_patches(tmp_path) -> None
         )
     with pytest.raises(DataError, match="no bundled landscape photos"):
         bundled_landscape_files(tmp_path)
+
+
+def test_train_command_takes_landscapes_by_name(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from infinitygan.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            "landscapes",
+            "--preset",
+            "landscapes-cpu",
+            "--batch",
+            "4",
+            "--steps",
+            "10",
+            "--outdir",
+            str(tmp_path),
+            "--dry-run",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"data": "landscapes"' in result.output
+    assert '"name": "landscapes-cpu"' in result.output

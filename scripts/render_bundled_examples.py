@@ -1,0 +1,65 @@
+"""Render the example images of docs/bundled-model.md from the bundled "landscapes" model.
+
+Usage::
+
+    python scripts/render_bundled_examples.py [--outdir docs/images]
+
+Writes (all from fixed seeds, so the images can be regenerated exactly):
+
+* ``bundled-panorama.png``: a 2048x256 panorama (seed 1);
+* ``bundled-360.png``: a 360-degree panorama, one horizontal period wide (2224x256, seed 2),
+  followed by its first 256 columns again so that the seamless wrap is visible at the join;
+* ``bundled-samples-1x.png``: 16 canvases of the training field of view (full_size px);
+* ``bundled-samples-8x.png``: 2 canvases of 8x the training field of view (8 * full_size px);
+* ``bundled-untrained-1x.png``: the same 16 seeds from the untrained model (same preset, init
+  seed 0);
+* ``bundled-reals.png``: the 35 real training views (full_size px) of the bundled photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from infinitygan.canvas import generate_image, period_pixels
+from infinitygan.checkpoint import load_generator
+from infinitygan.data import DataConfig, open_dataset
+from infinitygan.imageio import make_grid, save_image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outdir", type=Path, default=Path("docs/images"))
+    parser.add_argument("--model", default="landscapes")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    G = load_generator(args.model)
+    cfg = G.config
+    full = cfg.full_size
+    out = args.outdir
+
+    save_image(generate_image(G, 1, 256, 2048), out / "bundled-panorama.png", optimize=True)
+    period = period_pixels(G)
+    wrap = generate_image(G, 2, 256, period, wrap=True)
+    joined = torch.cat([wrap, torch.full((3, 256, 4), 1.0), wrap[:, :, :256]], dim=2)
+    save_image(joined, out / "bundled-360.png", optimize=True)
+
+    seeds = range(16)
+    ones = torch.stack([generate_image(G, s, full, full) for s in seeds])
+    save_image(make_grid(ones, nrow=8), out / "bundled-samples-1x.png", optimize=True)
+    eights = torch.stack([generate_image(G, s, 8 * full, 8 * full) for s in (0, 1)])
+    save_image(make_grid(eights, nrow=2), out / "bundled-samples-8x.png", optimize=True)
+
+    untrained = load_generator(f"random:{cfg.name}:0")
+    raw = torch.stack([generate_image(untrained, s, full, full) for s in seeds])
+    save_image(make_grid(raw, nrow=8), out / "bundled-untrained-1x.png", optimize=True)
+
+    data = open_dataset("landscapes", DataConfig(cfg.patch_size, full, cfg.pre_resize), seed=0)
+    reals = torch.stack([data.full_image(i) for i in range(len(data))])
+    save_image(make_grid(reals, nrow=7), out / "bundled-reals.png", optimize=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Train the bundled "landscapes" model (src/infinitygan/assets/models/landscapes.safetensors).
+#
+# Usage:  scripts/train_bundled_model.sh [OUTDIR]        (default OUTDIR: runs)
+#         scripts/train_bundled_model.sh --export RUN_DIR [STEP]
+#             (write the bundled file from the run's latest snapshot, or from the one at STEP)
+#
+# What was run for the shipped file (see docs/bundled-model.md): this script, unchanged, on the
+# project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu, one thread) shared with other
+# jobs. One step is one batch of 4 patches; STEPS steps = STEPS * 4 / 1000 kimg. The path-length
+# regulariser is off (train.pl_weight=0): it cost ~20% of the step time and matters little this
+# early; R1 gamma 1 suits 53-px patches; the diversity loss weight is 0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${BIN:-.venv/bin}"
+SEED=0
+STEPS=10000
+
+if [[ "${1:-}" == "--export" ]]; then
+    run_dir="${2:?give the run folder}"
+    "$BIN/python" - "$run_dir" "${3:-}" <<'PY'
+import json
+import sys
+from pathlib import Path
+
+from infinitygan.checkpoint import load_generator, read_metadata, save_generator
+from infinitygan.train.snapshots import G_EMA_FILE, latest_snapshot, list_snapshots
+
+run_dir = Path(sys.argv[1])
+wanted = int(sys.argv[2]) if sys.argv[2] else None
+snaps = list_snapshots(run_dir)
+snap = latest_snapshot(run_dir) if wanted is None else next(
+    (s for s in snaps if s.step == wanted), None
+)
+if snap is None:
+    raise SystemExit(f"{run_dir} has no complete snapshot" + (f" at step {wanted}" if wanted else ""))
+source = snap.path / G_EMA_FILE
+G = load_generator(source)
+extra = json.loads(read_metadata(source)["extra"])
+env = json.loads((run_dir / "environment.json").read_text())
+records = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+records = [r for r in records if r["step"] <= snap.step]
+train_seconds, previous = 0.0, 0
+for r in records:  # time spent in steps (snapshots and sample grids excluded)
+    train_seconds += r["sec_per_step"] * (r["step"] - previous)
+    previous = r["step"]
+cpu = "unknown"
+for line in Path("/proc/cpuinfo").read_text().splitlines():
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+extra.update(
+    source="scripts/train_bundled_model.sh",
+    run=run_dir.name,
+    snapshot=snap.path.name,
+    command=" ".join(["infinitygan"] + env["argv"][1:]),
+    git_sha=env.get("git_sha"),
+    torch=env.get("torch"),
+    torch_threads=env.get("torch_threads"),
+    machine=f"{cpu}, {env.get('cpu_count')} cores, no GPU",
+    train_hours=round(train_seconds / 3600, 2),
+)
+out = Path("src/infinitygan/assets/models/landscapes.safetensors")
+out.parent.mkdir(parents=True, exist_ok=True)
+save_generator(G, out, half=True, extra=extra)
+out.chmod(0o644)
+print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {source}:")
+print(json.dumps(extra, indent=2))
+PY
+    exit 0
+fi
+
+OUTDIR="${1:-runs}"
+# One thread: on a shared 2-core machine two OpenMP threads per process stall on each other
+# (measured 22x slower steps while another job ran); override with OMP_NUM_THREADS=2 when alone.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+exec "$BIN/infinitygan" train \
+    --data landscapes \
+    --preset landscapes-cpu \
+    --batch 4 \
+    --steps "$STEPS" \
+    --seed "$SEED" \
+    --set train.pl_weight=0 \
+    --set train.r1_gamma=1 \
+    --set train.diversity_weight=0.1 \
+    --device cpu \
+    --precision fp32 \
+    --workers 0 \
+    --tick-every 10 \
+    --snapshot-every 500 \
+    --keep 40 \
+    --outdir "$OUTDIR"
