@@ -41,6 +41,9 @@ class TrainConfig:
         ema_half_life_images: EMA half-life in images (5000 = official 0.5 ** (32/10000) at 16).
         ema_rampup: cap the half-life at ``ema_rampup * images_seen`` (None: never).
         seed: seeds initialisation, latents, coordinates, noise and the data order.
+        augment: DiffAugment policy of every discriminator input, a comma list of ``color``,
+            ``translation``, ``cutout`` (:mod:`infinitygan.train.augment`); "" = none (the
+            paper's setting). Helps small datasets, where D otherwise memorises the reals.
     """
 
     batch: int = 16
@@ -61,6 +64,7 @@ class TrainConfig:
     ema_half_life_images: float = 5000.0
     ema_rampup: float | None = 0.05
     seed: int = 0
+    augment: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch, int) or self.batch < 2 or self.batch % 2:
@@ -85,6 +89,9 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.style_mixing must be in [0, 1], got {self.style_mixing}")
         if not 0 <= self.beta2 < 1:
             raise ValueError(f"TrainConfig.beta2 must be in [0, 1), got {self.beta2}")
+        from infinitygan.train.augment import parse_policy
+
+        object.__setattr__(self, "augment", ",".join(parse_policy(self.augment)))
         if self.pl_mode not in PATH_LENGTH_MODES:
             raise ValueError(
                 f"TrainConfig.pl_mode must be one of {PATH_LENGTH_MODES}, got {self.pl_mode!r}"

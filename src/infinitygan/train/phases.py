@@ -27,6 +27,7 @@ from infinitygan.checkpoint import build_generator
 from infinitygan.coords import sample_training_coords
 from infinitygan.models import Discriminator, Generator
 from infinitygan.train import losses
+from infinitygan.train.augment import augment, parse_policy
 from infinitygan.train.config import RunConfig
 from infinitygan.train.distributed import (
     DistInfo,
@@ -38,6 +39,7 @@ from infinitygan.train.distributed import (
 logger = logging.getLogger(__name__)
 
 PHASE_D, PHASE_R1, PHASE_G, PHASE_PL = 1, 2, 3, 4
+PHASE_AUGMENT = 16  # added to a phase: the key of that phase's augmentation draws
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -201,7 +203,14 @@ class Trainer:
         # Baselines without a structure synthesizer (StyleGAN2-NCI, -NCI-FCG) take no
         # coordinates: no coordinate loss, no diversity loss, no latent pairs.
         self.has_structure = run.model.structure.num_layers > 0
+        self.augment_policy = parse_policy(tc.augment)
+        # Label change per pixel of vertical content shift: reals are labelled by the crop row
+        # (2 / (F - P) per px), fakes by the window row in structure cells (2 / (V - 1) per cell).
+        spread = run.model.full_size - run.model.patch_size
+        self.real_label_per_px = 2.0 / spread if spread > 0 else 0.0
         self.G = build_generator(run.model, seed=tc.seed).to(device)
+        positions = max(run.model.coords.vertical_positions - 1, 1)
+        self.fake_label_per_px = 2.0 / (positions * self.G.geometry.scale)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tc.seed + 1)
             D = Discriminator(run.model.discriminator, run.model.patch_size)
@@ -268,6 +277,21 @@ class Trainer:
             memory_format=self.memory_format,
         )
 
+    def _augment(
+        self, images: Tensor, labels: Tensor | None, per_px: float, gen: torch.Generator
+    ) -> tuple[Tensor, Tensor | None]:
+        """DiffAugment ``images`` (identity without a policy); vertical labels move with the
+        content."""
+        if not self.augment_policy:
+            return images, labels
+        out, dy = augment(images, self.augment_policy, gen)
+        if labels is not None:
+            labels = labels - dy.to(labels.device, labels.dtype) * per_px
+        return out, labels
+
+    def _augment_generator(self, step: int, phase: int, chunk: int) -> torch.Generator:
+        return step_generator(self.cfg.seed, step, PHASE_AUGMENT + phase, chunk)
+
     def _check_finite(self, terms: dict[str, Tensor], step: int) -> None:
         """Raise NonFiniteLossError (on every rank) when any term is NaN/inf on any rank."""
         names = list(terms)
@@ -294,15 +318,21 @@ class Trainer:
         stats: dict[str, float] = {}
         for (patches, labels), chunk in zip(reals, self._chunk_ids()):
             inputs = self._sample(step, PHASE_D, chunk, self.batch_gpu, self.has_structure)
+            gen = self._augment_generator(step, PHASE_D, chunk)
+            fake_labels = inputs.labels
             with self._autocast():
                 with torch.no_grad():
                     fakes, _, _ = render(self.fast, inputs, self.G.num_styles)
+                    fakes, fake_labels = self._augment(
+                        fakes, fake_labels, self.fake_label_per_px, gen
+                    )
+                    patches, labels = self._augment(patches, labels, self.real_label_per_px, gen)
                 fake_logits, fake_coord = self.D_fast(fakes.detach())
                 real_logits, real_coord = self.D_fast(patches)
             terms = {"D/adv": losses.d_logistic_loss(real_logits, fake_logits)}
             if self.has_structure:
                 terms["D/coord_real"] = losses.coord_loss(real_coord, labels)
-                terms["D/coord_fake"] = losses.coord_loss(fake_coord, inputs.labels)
+                terms["D/coord_fake"] = losses.coord_loss(fake_coord, fake_labels)
             self._check_finite(terms, step)
             total = terms["D/adv"]
             if self.has_structure:
@@ -326,9 +356,10 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         stats: dict[str, float] = {}
         weight = losses.r1_loss_weight(self.cfg.r1_gamma, self.cfg.r1_interval)
-        for patches, _ in reals:
+        for (patches, _), chunk in zip(reals, self._chunk_ids()):
             x = patches.detach().float().requires_grad_(True)
-            logits, _ = self.D(x)
+            seen, _ = self._augment(x, None, 0.0, self._augment_generator(step, PHASE_R1, chunk))
+            logits, _ = self.D(seen)
             r1 = losses.r1_penalty(logits, x)
             self._check_finite({"D/r1": r1}, step)
             (r1 * weight * self.share).backward()
@@ -345,12 +376,14 @@ class Trainer:
         stats: dict[str, float] = {}
         for chunk in self._chunk_ids():
             inputs = self._sample(step, PHASE_G, chunk, self.batch_gpu, self.has_structure)
+            gen = self._augment_generator(step, PHASE_G, chunk)
             with self._autocast():
                 images, structure, _ = render(self.fast, inputs, self.G.num_styles)
+                images, labels = self._augment(images, inputs.labels, self.fake_label_per_px, gen)
                 logits, coord = self.D_fast(images)
             terms = {"G/adv": losses.g_nonsaturating_loss(logits)}
             if self.has_structure:
-                terms["G/coord"] = losses.coord_loss(coord, inputs.labels)
+                terms["G/coord"] = losses.coord_loss(coord, labels)
                 terms["G/diversity"] = losses.diversity_loss(
                     inputs.z_local, structure, self.cfg.diversity_eps
                 )
