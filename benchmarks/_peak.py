@@ -31,8 +31,12 @@ def machine() -> dict:
 
 
 def conv_peak_flops(
-    channels: int = 512, size: int = 64, batch: int = 2, dtype: torch.dtype = torch.float32,
-    repeats: int = 5, device: str = "cpu",
+    channels: int = 512,
+    size: int = 64,
+    batch: int = 2,
+    dtype: torch.dtype = torch.float32,
+    repeats: int = 5,
+    device: str = "cpu",
 ) -> float:
     """Best-of-``repeats`` FLOP/s of a 3x3 unpadded conv like the texture synthesizer's."""
     x = torch.randn(batch, channels, size, size, device=device)

@@ -80,8 +80,14 @@ def main() -> None:
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         generate_image(
-            G, 0, args.size, args.size, precision=args.precision, tile=args.tile,
-            max_memory=args.max_memory, device=args.device,
+            G,
+            0,
+            args.size,
+            args.size,
+            precision=args.precision,
+            tile=args.tile,
+            max_memory=args.max_memory,
+            device=args.device,
         )
         times.append(time.perf_counter() - t0)
     peak_after = conv_peak_flops(dtype=dtype, device=args.device)

@@ -41,6 +41,7 @@ source = snap.path / G_EMA_FILE
 G = load_generator(source)
 extra = json.loads(read_metadata(source)["extra"])
 env = json.loads((run_dir / "environment.json").read_text())
+sessions = env.get("earlier_sessions", []) + [env]  # the session that started the run first
 records = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
 records = [r for r in records if r["step"] <= snap.step]
 train_seconds, previous = 0.0, 0
@@ -56,7 +57,8 @@ extra.update(
     source="scripts/train_bundled_model.sh",
     run=run_dir.name,
     snapshot=snap.path.name,
-    command=" ".join(["infinitygan"] + env["argv"][1:]),
+    command=" ".join(["infinitygan"] + sessions[0]["argv"][1:]),
+    resumed_at_steps=[s.get("start_step") for s in sessions[1:]],
     git_sha=env.get("git_sha"),
     torch=env.get("torch"),
     torch_threads=env.get("torch_threads"),

@@ -111,6 +111,11 @@ def test_resume_continues_exactly(tmp_path, dataset):
     assert [s.step for s in snap.list_snapshots(tmp_path / "b")] == [2, 4]
     again = training_loop(tiny_run(4), tmp_path / "b", dataset, resume=True)
     assert again.start_step == 4 and again.step == 4
+    # environment.json keeps every session: the one that started the run and both resumes.
+    env = json.loads((tmp_path / "b" / "environment.json").read_text())
+    assert env["start_step"] == 4
+    assert [e["start_step"] for e in env["earlier_sessions"]] == [0, 2]
+    assert all("argv" in e and "earlier_sessions" not in e for e in env["earlier_sessions"])
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(

@@ -232,9 +232,10 @@ def _train(
     writer = tb = None
     if main:
         runs.write_text_atomic(run_dir / runs.OPTIONS_FILE, run.to_json() + "\n")
-        runs.write_json(
+        runs.record_environment(
             run_dir / runs.ENVIRONMENT_FILE,
             runs.environment_info(device, dist_info.world_size),
+            start_step,
         )
         removed = runs.truncate_stats(stats_path, start_step)
         if removed:

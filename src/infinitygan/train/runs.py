@@ -128,6 +128,28 @@ def environment_info(device: torch.device, world_size: int) -> dict[str, Any]:
     return info
 
 
+def record_environment(path: Path, info: dict[str, Any], start_step: int) -> Path:
+    """Write ``environment.json`` for a session starting at ``start_step``, keeping earlier ones.
+
+    The top-level fields describe the current session; a resumed run keeps the sessions before it
+    (their command line, versions and machine) under ``"earlier_sessions"``, oldest first, so the
+    command that started the run is never lost.
+    """
+    earlier: list[dict[str, Any]] = []
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            previous = None
+        if isinstance(previous, dict):
+            earlier = list(previous.pop("earlier_sessions", []))
+            earlier.append(previous)
+    record = dict(info, start_step=start_step)
+    if earlier:
+        record["earlier_sessions"] = earlier
+    return write_json(path, record)
+
+
 def write_json(path: Path, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
