@@ -20,6 +20,8 @@ Each MODEL is anything ``load_generator`` accepts (a .safetensors file, a bundle
   randomly flipped, resized to ``pre_resize`` (128) px.
 
 The real statistics depend only on N and the seed, and are shared by all models of one call.
+``--floor`` also scores a second, independent draw of N reals (seed + 1) against the first: the
+lowest value each metric can reach with this data and N (recorded under ``"reals"``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from infinitygan.data.bundled import bundled_landscape_files
 from infinitygan.metrics import (
     InceptionFeatureExtractor,
     compute_metric,
+    fid_from_stats,
     real_stats,
     scaleinv_prepare_real,
     scaleinv_request_size,
@@ -124,6 +127,9 @@ def main() -> None:
     parser.add_argument("--scales", default="1,2,4", help='ScaleInv scales, or "none"')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="results JSON (updated per model)")
+    parser.add_argument(
+        "--floor", action="store_true", help="also score independent reals: the attainable floor"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_grad_enabled(False)
@@ -144,6 +150,26 @@ def main() -> None:
         extractor,
     )
     logger.info("real statistics: %.0f s", time.time() - t0)
+    if args.floor:
+        t0 = time.time()
+        other_patch = real_stats(
+            lambda: real_patches(data_config, args.num, args.seed + 1), extractor
+        )
+        other_view = real_stats(
+            lambda: (
+                scaleinv_prepare_real(b, real_res) for b in real_views(args.num, args.seed + 1)
+            ),
+            extractor,
+        )
+        results["reals"] = {
+            "num_fakes": args.num,
+            "num_reals": args.num,
+            "patch_fid": fid_from_stats(reals_patch, other_patch),
+            # A real view is the same image at every scale: one floor for all of them.
+            "scaleinv_fid": fid_from_stats(reals_view, other_view),
+            "note": f"reals (seed {args.seed + 1}) against reals (seed {args.seed})",
+        }
+        logger.info("floor (reals vs reals): %s (%.0f s)", results["reals"], time.time() - t0)
 
     for name in args.models:
         G = load_generator(name).eval()

@@ -4,16 +4,17 @@ Usage::
 
     python scripts/render_bundled_examples.py [--outdir docs/images]
 
-Writes (all from fixed seeds, so the images can be regenerated exactly):
+Writes (all from fixed seeds, so the images can be regenerated exactly; the large ones as JPEG,
+quality 92, to keep the repository small):
 
-* ``bundled-panorama.png``: a 2048x256 panorama (seed 1);
-* ``bundled-360.png``: a 360-degree panorama, one horizontal period wide (2224x256, seed 2),
+* ``bundled-panorama.jpg``: a 2048x256 panorama (seed 1);
+* ``bundled-360.jpg``: a 360-degree panorama, one horizontal period wide (2224x256, seed 2),
   followed by its first 256 columns again so that the seamless wrap is visible at the join;
 * ``bundled-samples-1x.png``: 16 canvases of the training field of view (full_size px);
-* ``bundled-samples-8x.png``: 2 canvases of 8x the training field of view (8 * full_size px);
+* ``bundled-samples-8x.jpg``: 2 canvases of 8x the training field of view (8 * full_size px);
 * ``bundled-untrained-1x.png``: the same 16 seeds from the untrained model (same preset, init
   seed 0);
-* ``bundled-reals.png``: the 35 real training views (full_size px) of the bundled photos.
+* ``bundled-reals.jpg``: the 35 real training views (full_size px) of the bundled photos.
 """
 
 from __future__ import annotations
@@ -40,17 +41,17 @@ def main() -> None:
     full = cfg.full_size
     out = args.outdir
 
-    save_image(generate_image(G, 1, 256, 2048), out / "bundled-panorama.png", optimize=True)
+    save_image(generate_image(G, 1, 256, 2048), out / "bundled-panorama.jpg", quality=92)
     period = period_pixels(G)
     wrap = generate_image(G, 2, 256, period, wrap=True)
     joined = torch.cat([wrap, torch.full((3, 256, 4), 1.0), wrap[:, :, :256]], dim=2)
-    save_image(joined, out / "bundled-360.png", optimize=True)
+    save_image(joined, out / "bundled-360.jpg", quality=92)
 
     seeds = range(16)
     ones = torch.stack([generate_image(G, s, full, full) for s in seeds])
     save_image(make_grid(ones, nrow=8), out / "bundled-samples-1x.png", optimize=True)
     eights = torch.stack([generate_image(G, s, 8 * full, 8 * full) for s in (0, 1)])
-    save_image(make_grid(eights, nrow=2), out / "bundled-samples-8x.png", optimize=True)
+    save_image(make_grid(eights, nrow=2), out / "bundled-samples-8x.jpg", quality=92)
 
     untrained = load_generator(f"random:{cfg.name}:0")
     raw = torch.stack([generate_image(untrained, s, full, full) for s in seeds])
@@ -58,7 +59,7 @@ def main() -> None:
 
     data = open_dataset("landscapes", DataConfig(cfg.patch_size, full, cfg.pre_resize), seed=0)
     reals = torch.stack([data.full_image(i) for i in range(len(data))])
-    save_image(make_grid(reals, nrow=7), out / "bundled-reals.png", optimize=True)
+    save_image(make_grid(reals, nrow=7), out / "bundled-reals.jpg", quality=92)
 
 
 if __name__ == "__main__":

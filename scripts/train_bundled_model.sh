@@ -6,7 +6,8 @@
 #             (write the bundled file from the run's latest snapshot, or from the one at STEP)
 #
 # What was run for the shipped file (see docs/bundled-model.md): this script, unchanged, on the
-# project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu, one thread) shared with other
+# project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000, then
+# two (OMP_NUM_THREADS=2 infinitygan train --resume RUN_DIR, at steps 4000 and 5000)), shared with other
 # jobs. One step is one batch of 4 patches; STEPS steps = STEPS * 4 / 1000 kimg. The path-length
 # regulariser is off (train.pl_weight=0): it cost ~20% of the step time and matters little this
 # early; R1 gamma 1 suits 53-px patches; the diversity loss weight is 0.1. DiffAugment
@@ -59,9 +60,9 @@ extra.update(
     snapshot=snap.path.name,
     command=" ".join(["infinitygan"] + sessions[0]["argv"][1:]),
     resumed_at_steps=[s.get("start_step") for s in sessions[1:]],
-    git_sha=env.get("git_sha"),
+    git_sha=[s.get("git_sha") for s in sessions],  # per session, the first one first
     torch=env.get("torch"),
-    torch_threads=env.get("torch_threads"),
+    torch_threads=[s.get("torch_threads") for s in sessions],
     machine=f"{cpu}, {env.get('cpu_count')} cores, no GPU",
     train_hours=round(train_seconds / 3600, 2),
 )

@@ -263,8 +263,10 @@ def train_command(
     dist_info = init_distributed(torch.device(run.device).type)
     try:
         _run(run, outdir, run_dir, dist_info)
-    finally:
+    except BaseException:
         shutdown_distributed()
+        raise
+    shutdown_distributed(barrier=True)
 
 
 def _resumed_config(run_dir: Path, kimg: float | None, steps: int | None) -> Any:

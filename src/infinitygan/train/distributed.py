@@ -68,8 +68,17 @@ def init_distributed(device_type: str, timeout_s: float = 1800.0) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank)
 
 
-def shutdown_distributed() -> None:
+def shutdown_distributed(barrier: bool = False) -> None:
+    """Leave the process group; with ``barrier``, first wait until every rank got here.
+
+    The barrier is for a normal exit: rank 0 writes the final snapshot after the others are
+    done, and a gloo rank that tears its group down while a peer is still connected can abort
+    ("terminate called without an active exception"). After an error no barrier is tried (the
+    other ranks may never arrive).
+    """
     if dist.is_available() and dist.is_initialized():
+        if barrier:
+            dist.barrier()
         dist.destroy_process_group()
 
 
