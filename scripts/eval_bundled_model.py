@@ -143,24 +143,22 @@ def main() -> None:
     cfg = first.config
     data_config = DataConfig(cfg.patch_size, cfg.full_size, cfg.pre_resize)
     real_res = cfg.pre_resize or cfg.full_size
+
+    def reals(seed: int):
+        """FID statistics of N real patches and of N real views drawn with ``seed``."""
+        patches = real_stats(lambda: real_patches(data_config, args.num, seed), extractor)
+        views = real_stats(
+            lambda: (scaleinv_prepare_real(b, real_res) for b in real_views(args.num, seed)),
+            extractor,
+        )
+        return patches, views
+
     t0 = time.time()
-    reals_patch = real_stats(lambda: real_patches(data_config, args.num, args.seed), extractor)
-    reals_view = real_stats(
-        lambda: (scaleinv_prepare_real(b, real_res) for b in real_views(args.num, args.seed)),
-        extractor,
-    )
+    reals_patch, reals_view = reals(args.seed)
     logger.info("real statistics: %.0f s", time.time() - t0)
     if args.floor:
         t0 = time.time()
-        other_patch = real_stats(
-            lambda: real_patches(data_config, args.num, args.seed + 1), extractor
-        )
-        other_view = real_stats(
-            lambda: (
-                scaleinv_prepare_real(b, real_res) for b in real_views(args.num, args.seed + 1)
-            ),
-            extractor,
-        )
+        other_patch, other_view = reals(args.seed + 1)
         results["reals"] = {
             "num_fakes": args.num,
             "num_reals": args.num,

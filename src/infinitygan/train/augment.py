@@ -122,11 +122,4 @@ def augment(
             x = _cutout(x, cutout_ratio, generator)
         else:  # parse_policy keeps this out
             raise ValueError(f"unknown augmentation {name!r}")
-    return x.contiguous(memory_format=_memory_format(images)), dy
-
-
-def _memory_format(x: Tensor) -> torch.memory_format:
-    if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1:
-        if not x.is_contiguous():
-            return torch.channels_last
-    return torch.contiguous_format
+    return x, dy

@@ -285,6 +285,7 @@ class Trainer:
         if not self.augment_policy:
             return images, labels
         out, dy = augment(images, self.augment_policy, gen)
+        out = out.contiguous(memory_format=self.memory_format)
         if labels is not None:
             labels = labels - dy.to(labels.device, labels.dtype) * per_px
         return out, labels
