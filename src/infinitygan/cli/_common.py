@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
@@ -77,3 +78,34 @@ device_option = click.option(
     default="auto",
     help="cpu, cuda, cuda:N or auto (cuda when available).",
 )
+
+
+def description_output_options(command):
+    """The options shared by the commands that render a canvas description to a file.
+
+    ``--save-description``, ``--precision``, ``--max-memory`` (passed as ``max_memory_text``),
+    ``--chunk``, ``--resume`` and ``--device``, in that order in ``--help``.
+    """
+    decorators = (
+        click.option(
+            "--save-description",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Also write the canvas description (JSON) here.",
+        ),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32"),
+        click.option(
+            "--max-memory",
+            "max_memory_text",
+            default="2GB",
+            help="Activation memory budget per tile.",
+        ),
+        click.option(
+            "--chunk", type=click.IntRange(64, 8192), default=1024, help="Output chunk side."
+        ),
+        click.option("--resume", is_flag=True, help="Continue an interrupted write."),
+        device_option,
+    )
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command

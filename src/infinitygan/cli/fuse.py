@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import device_option, parse_offset, parse_seeds, parse_size
+from infinitygan.cli._common import (
+    description_output_options,
+    parse_offset,
+    parse_seeds,
+    parse_size,
+)
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import check_outputs, load_model, write_outputs
 
@@ -62,19 +67,7 @@ def parse_seed_list(text: str) -> list[int]:
     type=click.Path(path_type=Path),
     help="Output file: .png .jpg .webp, or .tif/.zarr/.dzi for any size.",
 )
-@click.option(
-    "--save-description",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also write the canvas description (JSON) here.",
-)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32")
-@click.option(
-    "--max-memory", "max_memory_text", default="2GB", help="Activation memory budget per tile."
-)
-@click.option("--chunk", type=click.IntRange(64, 8192), default=1024, help="Output chunk side.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run.")
-@device_option
+@description_output_options
 def fuse_command(
     model: str,
     seeds_text: str,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import device_option, parse_offset, parse_seeds
+from infinitygan.cli._common import description_output_options, parse_offset, parse_seeds
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
     FEATURE_LOSS_CHOICE,
@@ -64,17 +64,7 @@ def latents_path_for(out: Path) -> Path:
     type=click.Path(path_type=Path),
     help="Output file (one per seed, STEM-seedNNNN.EXT, when several).",
 )
-@click.option(
-    "--save-description",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also write the canvas description (JSON) here.",
-)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32")
-@click.option("--max-memory", "max_memory_text", default="2GB")
-@click.option("--chunk", type=click.IntRange(64, 8192), default=1024)
-@click.option("--resume", is_flag=True, help="Continue an interrupted write.")
-@device_option
+@description_output_options
 def outpaint_command(
     model: str,
     image: Path,
