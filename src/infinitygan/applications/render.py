@@ -140,6 +140,34 @@ def _overlay_block(
     dst[:, r[:, None], c[None, :]] = values
 
 
+def _overlay_edits(
+    dst: Tensor,
+    edits,
+    positions: tuple[np.ndarray, np.ndarray],
+    starts: tuple[int, int],
+    period_px: int | None,
+    draw,
+) -> None:
+    """Overwrite the grid entries of ``dst`` inside each edit's rectangle with redrawn values.
+
+    ``positions`` are the canvas pixel positions of ``dst``'s rows and columns, ``starts`` their
+    grid indices' first values; ``draw(seed, row, rows, col, cols)`` returns the block
+    ``[C, rows, cols]`` of an edit's seed at those grid indices.
+    """
+    for e in edits:
+        ri = np.nonzero(_inside(positions[0], e.top, e.height, None))[0]
+        ci = np.nonzero(_inside(positions[1], e.left, e.width, period_px))[0]
+        if len(ri) and len(ci):
+            new = draw(
+                e.seed,
+                starts[0] + int(ri[0]),
+                int(ri[-1] - ri[0]) + 1,
+                starts[1] + int(ci[0]),
+                int(ci[-1] - ci[0]) + 1,
+            )
+            _overlay_block(dst, ri, ci, new[:, (ri - ri[0])[:, None], (ci - ci[0])[None, :]])
+
+
 class Scene:
     """A canvas description bound to a generator: per-position latents, noise and styles.
 
@@ -344,22 +372,14 @@ class Scene:
         if self.local_edits:
             cell_rows = self.scale * np.arange(row_start, row_start + rows, dtype=np.int64)
             cell_cols = self.scale * np.arange(col_start, col_start + cols, dtype=np.int64)
-            for e in self.local_edits:
-                ri = np.nonzero(_inside(cell_rows, e.top, e.height, None))[0]
-                ci = np.nonzero(_inside(cell_cols, e.left, e.width, self.period_px))[0]
-                if len(ri) and len(ci):
-                    new = local_latent(
-                        e.seed,
-                        dim,
-                        row_start + int(ri[0]),
-                        int(ri[-1] - ri[0]) + 1,
-                        col_start + int(ci[0]),
-                        int(ci[-1] - ci[0]) + 1,
-                        period=period,
-                    )
-                    _overlay_block(
-                        out, ri, ci, new[:, (ri - ri[0])[:, None], (ci - ci[0])[None, :]]
-                    )
+            _overlay_edits(
+                out,
+                self.local_edits,
+                (cell_rows, cell_cols),
+                (row_start, col_start),
+                self.period_px,
+                lambda seed, r, nr, c, nc: local_latent(seed, dim, r, nr, c, nc, period=period),
+            )
         return out
 
     def noise(self, conv: int, row_start: int, rows: int, col_start: int, cols: int) -> Tensor:
@@ -385,22 +405,14 @@ class Scene:
             b = self.offset[conv + 1]
             pos_r = a * np.arange(row_start, row_start + rows, dtype=np.int64) + b
             pos_c = a * np.arange(col_start, col_start + cols, dtype=np.int64) + b
-            for e in self.noise_edits:
-                ri = np.nonzero(_inside(pos_r, e.top, e.height, None))[0]
-                ci = np.nonzero(_inside(pos_c, e.left, e.width, self.period_px))[0]
-                if len(ri) and len(ci):
-                    new = noise_map(
-                        e.seed,
-                        conv,
-                        row_start + int(ri[0]),
-                        int(ri[-1] - ri[0]) + 1,
-                        col_start + int(ci[0]),
-                        int(ci[-1] - ci[0]) + 1,
-                        period=period,
-                    )
-                    _overlay_block(
-                        out, ri, ci, new[:, (ri - ri[0])[:, None], (ci - ci[0])[None, :]]
-                    )
+            _overlay_edits(
+                out,
+                self.noise_edits,
+                (pos_r, pos_c),
+                (row_start, col_start),
+                self.period_px,
+                lambda seed, r, nr, c, nc: noise_map(seed, conv, r, nr, c, nc, period=period),
+            )
         return out
 
     # -- networks ------------------------------------------------------------------------------
