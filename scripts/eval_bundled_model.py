@@ -19,7 +19,8 @@ Each MODEL is anything ``load_generator`` accepts (a .safetensors file, a bundle
   on the horizon) against N real views: a random square window of a random bundled photo,
   randomly flipped, resized to ``pre_resize`` (128) px.
 
-The real statistics depend only on N and the seed, and are shared by all models of one call.
+The real statistics depend only on N and the seed, and are shared by all models of one call;
+``--cache DIR`` keeps them for later calls.
 ``--floor`` also scores a second, independent draw of N reals (seed + 1) against the first: the
 lowest value each metric can reach with this data and N (recorded under ``"reals"``).
 """
@@ -130,6 +131,12 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="also score independent reals: the attainable floor"
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep the real statistics here and reuse them (keyed by a hash of the real images)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_grad_enabled(False)
@@ -146,10 +153,13 @@ def main() -> None:
 
     def reals(seed: int):
         """FID statistics of N real patches and of N real views drawn with ``seed``."""
-        patches = real_stats(lambda: real_patches(data_config, args.num, seed), extractor)
+        patches = real_stats(
+            lambda: real_patches(data_config, args.num, seed), extractor, cache_dir=args.cache
+        )
         views = real_stats(
             lambda: (scaleinv_prepare_real(b, real_res) for b in real_views(args.num, seed)),
             extractor,
+            cache_dir=args.cache,
         )
         return patches, views
 

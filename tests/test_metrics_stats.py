@@ -22,16 +22,18 @@ def _random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
-def test_frechet_matches_closed_form_for_diagonal_gaussians() -> None:
+@pytest.mark.parametrize("method", ["eigh", "sqrtm"])
+def test_frechet_matches_closed_form_for_diagonal_gaussians(method: str) -> None:
     rng = np.random.default_rng(0)
     mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
     var1, var2 = rng.uniform(0.1, 3.0, 6), rng.uniform(0.1, 3.0, 6)
     expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(var1) - np.sqrt(var2)) ** 2)
-    value = frechet_distance(mu1, np.diag(var1), mu2, np.diag(var2))
+    value = frechet_distance(mu1, np.diag(var1), mu2, np.diag(var2), method=method)
     assert value == pytest.approx(expected, rel=1e-10)
 
 
-def test_frechet_closed_form_survives_a_common_rotation() -> None:
+@pytest.mark.parametrize("method", ["eigh", "sqrtm"])
+def test_frechet_closed_form_survives_a_common_rotation(method: str) -> None:
     # Rotating both Gaussians by the same orthogonal Q leaves the distance unchanged, and
     # Q diag(v) Q^T are full (commuting) covariances whose distance is still the diagonal formula.
     rng = np.random.default_rng(1)
@@ -39,7 +41,9 @@ def test_frechet_closed_form_survives_a_common_rotation() -> None:
     mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
     var1, var2 = rng.uniform(0.2, 2.0, 8), rng.uniform(0.2, 2.0, 8)
     expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(var1) - np.sqrt(var2)) ** 2)
-    value = frechet_distance(q @ mu1, q @ np.diag(var1) @ q.T, q @ mu2, q @ np.diag(var2) @ q.T)
+    value = frechet_distance(
+        q @ mu1, q @ np.diag(var1) @ q.T, q @ mu2, q @ np.diag(var2) @ q.T, method=method
+    )
     assert value == pytest.approx(expected, rel=1e-8)
 
 
@@ -67,7 +71,35 @@ def test_frechet_handles_rank_deficient_covariances() -> None:
 
 def test_frechet_rejects_a_significant_imaginary_square_root() -> None:
     with pytest.raises(ValueError, match="imaginary component"):
-        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.diag([-1.0, 1.0]))
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.diag([-1.0, 1.0]), method="sqrtm")
+
+
+@pytest.mark.parametrize("bad", ["sigma1", "sigma2"])
+def test_frechet_eigh_rejects_a_covariance_that_is_not_psd(bad: str) -> None:
+    good, wrong = np.eye(2), np.diag([-1.0, 1.0])
+    sigmas = (wrong, good) if bad == "sigma1" else (good, wrong)
+    with pytest.raises(ValueError, match=f"{bad}.* not positive semi-definite"):
+        frechet_distance(np.zeros(2), sigmas[0], np.zeros(2), sigmas[1])
+
+
+def test_frechet_rejects_an_unknown_method() -> None:
+    with pytest.raises(ValueError, match="method must be"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2), method="svd")
+
+
+@pytest.mark.parametrize("count", [20, 200])  # fewer and more samples than dimensions
+def test_frechet_eigh_equals_the_sqrtm_reference(count: int) -> None:
+    # Non-negative, correlated, offset features like Inception pool3 activations; the two
+    # covariances do not commute, so this is not the closed-form case.
+    rng = np.random.default_rng(6)
+    mix = rng.normal(size=(64, 64))
+    a = np.abs(rng.normal(size=(count, 64)) @ mix) + 0.5
+    b = np.abs(rng.normal(loc=0.3, size=(count, 64)) @ mix)
+    sa, sb = FeatureStats.from_features(a), FeatureStats.from_features(b)
+    fast = frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
+    reference = frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov, method="sqrtm")
+    assert fast == pytest.approx(reference, rel=1e-6)
+    assert fast != pytest.approx(frechet_distance(sa.mean, sa.cov, sa.mean, sb.cov), rel=1e-3)
 
 
 def test_frechet_rejects_mismatched_shapes() -> None:
