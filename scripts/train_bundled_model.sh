@@ -5,10 +5,13 @@
 #         scripts/train_bundled_model.sh --export RUN_DIR [STEP]
 #             (write the bundled file from the run's latest snapshot, or from the one at STEP)
 #
-# What was run for the shipped file (see docs/bundled-model.md): this script, unchanged, on the
-# project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000, then
-# two (OMP_NUM_THREADS=2 infinitygan train --resume RUN_DIR, at steps 4000 and 5000)), shared with other
-# jobs. One step is one batch of 4 patches; STEPS steps = STEPS * 4 / 1000 kimg. The path-length
+# What was run for the shipped file (see docs/bundled-model.md): this script with STEPS=10000 on
+# the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000,
+# then two: OMP_NUM_THREADS=2 infinitygan train --resume RUN_DIR at steps 4000 and 5000), shared
+# with other jobs; then, in a later session, `infinitygan train --resume RUN_DIR --steps 20000`
+# (two threads) stopped after the step-15500 snapshot, which was exported. The learning rate and
+# the EMA do not depend on the total step count, so STEPS=15500 below runs the same recipe in one
+# go. One step is one batch of 4 patches; STEPS steps = STEPS * 4 / 1000 kimg. The path-length
 # regulariser is off (train.pl_weight=0): it cost ~20% of the step time and matters little this
 # early; R1 gamma 1 suits 53-px patches; the diversity loss weight is 0.1. DiffAugment
 # (color, translation, cutout) on every discriminator input: with 35 training views the
@@ -18,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
 SEED=0
-STEPS=10000
+STEPS=15500
 
 if [[ "${1:-}" == "--export" ]]; then
     run_dir="${2:?give the run folder}"
@@ -60,6 +63,7 @@ extra.update(
     snapshot=snap.path.name,
     command=" ".join(["infinitygan"] + sessions[0]["argv"][1:]),
     resumed_at_steps=[s.get("start_step") for s in sessions[1:]],
+    resume_commands=[" ".join(["infinitygan"] + s["argv"][1:]) for s in sessions[1:]],
     git_sha=[s.get("git_sha") for s in sessions],  # per session, the first one first
     torch=env.get("torch"),
     torch_threads=[s.get("torch_threads") for s in sessions],
