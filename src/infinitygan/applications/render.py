@@ -25,6 +25,7 @@ share the lattice ``A * Z`` and their fusion weights are computed once per tile 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,11 +143,11 @@ def _overlay_block(
 
 def _overlay_edits(
     dst: Tensor,
-    edits,
+    edits: Sequence[Edit],
     positions: tuple[np.ndarray, np.ndarray],
     starts: tuple[int, int],
     period_px: int | None,
-    draw,
+    draw: Callable[[int, int, int, int, int], Tensor],
 ) -> None:
     """Overwrite the grid entries of ``dst`` inside each edit's rectangle with redrawn values.
 

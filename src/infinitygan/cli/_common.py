@@ -80,6 +80,27 @@ device_option = click.option(
 )
 
 
+# Options of the commands that render to an output file (generate, fuse, outpaint, inbetween).
+precision_option = click.option(
+    "--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32"
+)
+max_memory_option = click.option(
+    "--max-memory",
+    "max_memory_text",
+    default="2GB",
+    help="Activation memory budget per tile (sets the tile size).",
+)
+chunk_option = click.option(
+    "--chunk",
+    type=click.IntRange(64, 8192),
+    default=1024,
+    help="Output chunk side in pixels (the unit of streaming and resume).",
+)
+resume_option = click.option(
+    "--resume", is_flag=True, help="Continue an interrupted run, skipping finished chunks."
+)
+
+
 def description_output_options(command):
     """The options shared by the commands that render a canvas description to a file.
 
@@ -93,17 +114,10 @@ def description_output_options(command):
             default=None,
             help="Also write the canvas description (JSON) here.",
         ),
-        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32"),
-        click.option(
-            "--max-memory",
-            "max_memory_text",
-            default="2GB",
-            help="Activation memory budget per tile.",
-        ),
-        click.option(
-            "--chunk", type=click.IntRange(64, 8192), default=1024, help="Output chunk side."
-        ),
-        click.option("--resume", is_flag=True, help="Continue an interrupted write."),
+        precision_option,
+        max_memory_option,
+        chunk_option,
+        resume_option,
         device_option,
     )
     for decorator in reversed(decorators):

@@ -10,11 +10,15 @@ from pathlib import Path
 import click
 
 from infinitygan.cli._common import (
+    chunk_option,
     device_option,
+    max_memory_option,
     parse_offset,
     parse_seeds,
     parse_size,
+    precision_option,
     resolve_device,
+    resume_option,
 )
 from infinitygan.cli._group import main
 
@@ -82,26 +86,14 @@ def distributed_context() -> tuple[int, int]:
     is_flag=True,
     help="360-degree panorama: width = the model's period, left and right edges join seamlessly.",
 )
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32")
+@precision_option
 @device_option
-@click.option(
-    "--max-memory",
-    "max_memory_text",
-    default="2GB",
-    help="Activation memory budget per tile (sets the tile size).",
-)
-@click.option(
-    "--chunk",
-    type=click.IntRange(64, 8192),
-    default=1024,
-    help="Output chunk side in pixels (the unit of streaming and resume).",
-)
+@max_memory_option
+@chunk_option
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan and a time estimate; generate nothing."
 )
-@click.option(
-    "--resume", is_flag=True, help="Continue an interrupted run, skipping finished chunks."
-)
+@resume_option
 @click.option(
     "--yes", is_flag=True, help=f"Allow canvases over {GIGAPIXEL_LIMIT // 10**9} gigapixels."
 )
