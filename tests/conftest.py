@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FIXTURES = Path(os.environ.get("INFINITYGAN_FIXTURES", SHARED / "fixtures"))
+# The official-model parity fixture ships with the tests (tests/fixtures, see its README);
+# INFINITYGAN_FIXTURES points the tests at another copy.
+FIXTURES = Path(
+    os.environ.get("INFINITYGAN_FIXTURES", Path(__file__).resolve().parent / "fixtures")
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Parity with the official InfinityGAN model (shared/fixtures, float64)."""
+"""Parity with the official InfinityGAN model (tests/fixtures, float64)."""
 
 from __future__ import annotations
 
