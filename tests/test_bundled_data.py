@@ -354,3 +354,25 @@ def test_a_view_across_a_panorama_seam_wraps_round(tmp_path) -> None:
     flat = PhotoWindowsDataset([plain], config, seed=1)
     assert [v.left for v in flat.views] == [0, 20, 40, 60, 80, 100, 120]
     assert not any(v.wrap for v in flat.views)
+
+
+def test_a_substituted_sample_carries_the_label_of_the_view_it_shows(tmp_path, caplog) -> None:
+    rng = np.random.default_rng(1)
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path in paths:
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(path)
+    config = DataConfig(patch_size=8, full_size=24, pre_resize=None)
+    dataset = PhotoWindowsDataset(paths, config, seed=0, zooms=(1.0, 2.0))
+    assert [(v.path.name, v.zoom) for v in dataset.views] == [
+        ("a.png", 1.0),
+        ("a.png", 2.0),
+        ("b.png", 1.0),
+        ("b.png", 2.0),
+    ]
+    paths[0].write_bytes(b"not an image any more")
+    for epoch in range(4):
+        _, label = dataset[(epoch, 1)]  # a's zoom-2 view fails: b's window stands in
+        y = draw_patch(0, epoch, 1, config).y
+        assert float(label) == pytest.approx(dataset.views[2].label(y, config), abs=1e-6)
+        assert float(label) == pytest.approx(vertical_label(y, config), abs=1e-6)
+    assert "substituting the next image" in caplog.text
