@@ -30,6 +30,8 @@ from infinitygan.data.pipeline import (
     to_full_image,
     to_tensor,
     vertical_label,
+    zoomed_label_band,
+    zoomed_vertical_label,
 )
 from infinitygan.data.registry import DATASETS, open_dataset
 from infinitygan.data.sources import (
@@ -89,4 +91,6 @@ __all__ = [
     "to_rgb",
     "to_tensor",
     "vertical_label",
+    "zoomed_label_band",
+    "zoomed_vertical_label",
 ]

@@ -165,6 +165,41 @@ def vertical_label(y: int, config: DataConfig) -> float:
     return 2.0 * y / config.max_offset - 1.0
 
 
+def zoomed_vertical_label(y: int, config: DataConfig, *, top: float, scale: float) -> float:
+    """Vertical label of a patch at row offset ``y`` of a *zoomed crop* of a larger frame.
+
+    The frame is the view whose full image plain labels (``vertical_label``) describe, e.g. a
+    photo's full-height square window; the crop covers its rows ``[top, top + scale)`` in units
+    of the frame's side (``scale < 1`` is a zoom-in by ``1 / scale``). The label is the plain
+    label of a frame patch centred on the same row as this patch: the patch centre lies at
+    ``top * F + (y + P / 2) * scale`` frame-full-image px, a frame patch there has offset
+    ``top * F + (y + P / 2) * scale - P / 2``, and its label ``2 * offset / (F - P) - 1``. So a
+    crop moved down by ``k`` frame px has every label larger by ``2 k F / (S (F - P))`` (frame
+    side S), and ``top = 0, scale = 1`` gives ``vertical_label(y)`` exactly. Labels stay within
+    [-1, 1] when ``top`` lies in ``zoomed_label_band(scale, config)``.
+    """
+    if not 0 <= y <= config.max_offset:
+        raise ValueError(f"patch offset y={y} outside 0..{config.max_offset}")
+    if not 0 < scale <= 1 or not -1e-9 <= top <= 1 - scale + 1e-9:
+        raise ValueError(f"crop rows [{top}, {top + scale}) are not inside the frame [0, 1)")
+    if config.max_offset == 0:
+        return 0.0
+    half = config.patch_size / 2
+    offset = top * config.full_size + (y + half) * scale - half
+    return 2.0 * offset / config.max_offset - 1.0
+
+
+def zoomed_label_band(scale: float, config: DataConfig) -> tuple[float, float]:
+    """Range of crop tops (frame sides) for which ``zoomed_vertical_label`` stays in [-1, 1].
+
+    A crop of relative side ``scale`` must keep the centres of its top and bottom patches
+    between those of the frame's top and bottom patches: ``top`` in
+    ``(1 - scale) * [P / (2 F), 1 - P / (2 F)]`` (the middle of the free range).
+    """
+    edge = config.patch_size / (2 * config.full_size)
+    return (1 - scale) * edge, (1 - scale) * (1 - edge)
+
+
 def crop_patch(full: np.ndarray, draw: PatchDraw, config: DataConfig) -> np.ndarray:
     """Flip (when drawn) and crop a patch from a full image.
 
@@ -254,14 +289,26 @@ class PatchDataset(Dataset):
         state["_cache"] = OrderedDict()  # never ship cached images to spawned workers
         return state
 
+    def patch_label(self, index: int, y: int) -> float:
+        """Vertical label of the patch at row offset ``y`` of full image ``index``.
+
+        ``vertical_label(y)`` here; datasets whose images are zoomed crops of a common frame
+        override it (see ``zoomed_vertical_label``).
+        """
+        return vertical_label(y, self.config)
+
     # -- samples --------------------------------------------------------------------------
     def _full_or_substitute(self, index: int) -> np.ndarray:
         """The full image of ``index``, or of the next loadable index when that one fails."""
+        return self._load_or_substitute(index)[1]
+
+    def _load_or_substitute(self, index: int) -> tuple[int, np.ndarray]:
+        """``(index actually loaded, its full image)``: ``index`` or the next loadable one."""
         n = len(self)
         for attempt in range(min(n, _MAX_SUBSTITUTIONS)):
             candidate = (index + attempt) % n
             try:
-                return self.cached_full(candidate)
+                return candidate, self.cached_full(candidate)
             except (DataError, OSError) as err:
                 self._report_bad(candidate, err)
         raise DataError(
@@ -286,8 +333,9 @@ class PatchDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} images")
         draw = draw_patch(self.seed, epoch, index, self.config)
-        patch = crop_patch(self._full_or_substitute(index), draw, self.config)
-        label = torch.tensor(vertical_label(draw.y, self.config), dtype=torch.float32)
+        loaded, full = self._load_or_substitute(index)
+        patch = crop_patch(full, draw, self.config)
+        label = torch.tensor(self.patch_label(loaded, draw.y), dtype=torch.float32)
         return to_tensor(patch), label
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -572,4 +620,6 @@ __all__ = [
     "to_full_image",
     "to_tensor",
     "vertical_label",
+    "zoomed_label_band",
+    "zoomed_vertical_label",
 ]
