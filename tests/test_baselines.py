@@ -39,8 +39,9 @@ def test_fcg_ignores_coordinates():
 
 def test_nci_sizes_and_enlargement():
     G = build_generator("tiny-nci")
-    assert G.geometry.padded and G.num_styles == 12
-    assert G.geometry.texture_conv_sizes(4) == [4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128]
+    # The official StyleGAN2-NCI layout: no 4x4 input conv, conv 0 upsamples 4 -> 8.
+    assert G.geometry.padded and G.num_styles == 11
+    assert G.geometry.texture_conv_sizes(4) == [8, 8, 16, 16, 32, 32, 64, 64, 128, 128]
     img = generate_enlarged(G, 1, 4, 4)
     assert img.shape == (3, 128, 128)
     wide = generate_enlarged(G, 1, 4, 12)

@@ -37,7 +37,7 @@ _MODELS = {
     "nci": ModelConfig(
         name="small-nci",
         structure=StructureConfig(local_dim=8, channels=8, num_layers=0),
-        texture=TextureConfig(channels=(8, 8, 8), padding="zero", input_channels=8),
+        texture=TextureConfig(channels=(8, 8, 8), padding="zero"),
         patch_size=32,
         full_size=32,
         pre_resize=None,

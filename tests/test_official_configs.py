@@ -1,0 +1,181 @@
+"""Every official model config converts, is detected from its state dict alone, and has the
+official parameter counts and layer sizes (fixture: tests/fixtures/official_configs, made by
+running the official code)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from infinitygan.convert import (
+    ConversionError,
+    detect_preset,
+    from_official,
+    official_architecture,
+)
+from infinitygan.models import Discriminator, Generator
+from infinitygan.presets import get_preset
+
+FIXTURES = Path(__file__).parent / "fixtures" / "official_configs"
+# official config -> (preset to convert with, preset detected from the state dict alone)
+CONFIGS = {
+    "InfinityGAN": ("paper-101", "paper-101"),
+    "InfinityGAN-IOF": ("paper-iof", "paper-101"),
+    "InfinityGAN-IOP": ("paper-iop", "paper-101"),
+    "InfinityGAN-HR": ("paper-hr", "paper-hr"),
+    "InfinityGAN-UR": ("paper-ur", "paper-ur"),
+    "StyleGAN2_NCI": ("stylegan2-nci", "stylegan2-nci"),
+    "StyleGAN2_NCI_FCG": ("stylegan2-nci-fcg", "stylegan2-nci-fcg"),
+}
+# What a converter may drop: the unused constant input and noise buffers, blur kernels.
+DROPPABLE = re.compile(r".*(const_z\.input|noises\.noise_\d+|\.kernel)")
+
+
+def _fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def _official_state(keys: dict, first: int) -> dict[str, torch.Tensor]:
+    """Official-shaped state dict whose every entry is a distinct constant (first, first+1...),
+    so that where each entry ends up after conversion can be read from the values."""
+    return {
+        key: torch.full(spec["shape"], float(first + i))
+        for i, (key, spec) in enumerate(keys.items())
+    }
+
+
+def _check_every_entry_used(official: dict[str, torch.Tensor], module: torch.nn.Module) -> None:
+    """Every official entry is dropped (and droppable) or is exactly one of our parameters, and
+    every parameter of ours comes from one official entry."""
+    kept = {}
+    for key, value in official.items():
+        if DROPPABLE.fullmatch(key):
+            continue
+        kept[float(value.flatten()[0])] = (key, value.numel())
+    ours = {}
+    for name, param in module.named_parameters():
+        value = float(param.detach().flatten()[0])
+        assert torch.all(param == value), f"{name} mixes official entries"
+        assert value in kept, f"{name} comes from no official entry"
+        assert value not in ours, f"{name} and {ours.get(value)} come from the same entry"
+        assert param.numel() == kept[value][1], f"{name} vs {kept[value][0]}"
+        ours[value] = name
+    unused = sorted(key for value, (key, _) in kept.items() if value not in ours)
+    assert not unused, f"official entries not converted: {unused}"
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def official(request):
+    name = request.param
+    data = _fixture(name)
+    g_state = _official_state(data["generator"], 1)
+    d_state = _official_state(data["discriminator"], 1 + len(g_state))
+    return name, data, g_state, d_state
+
+
+def test_converts_with_every_entry_used_and_official_parameter_counts(official):
+    name, data, g_state, d_state = official
+    G, D = from_official(g_state, d_state, preset=CONFIGS[name][0])
+    assert D is not None
+    _check_every_entry_used(g_state, G)
+    _check_every_entry_used(d_state, D)
+    counts = data["parameter_counts"]
+    assert sum(p.numel() for p in G.parameters()) == counts["generator"]["in_use"]
+    assert sum(p.numel() for p in D.parameters()) == counts["discriminator"]["in_use"]
+    assert counts["generator"]["unused_parameters"] == ["texture_synthesizer.const_z.input"]
+
+
+def test_detected_from_the_state_dict_alone(official):
+    name, _, g_state, d_state = official
+    detected = CONFIGS[name][1]
+    assert detect_preset(g_state, d_state) == detected
+    assert detect_preset(g_state) == detected
+    G, _ = from_official(g_state)  # no preset: detected
+    assert G.config.name == detected
+
+
+def test_architecture_facts_match_the_official_hyper_parameters(official):
+    name, data, g_state, d_state = official
+    hp = data["hyper_parameters"]
+    ts, ss, disc = hp["texture_synthesizer"], hp["structure_synthesizer"], hp["discriminator"]
+    arch = official_architecture(g_state, d_state)
+    assert arch.mapping_layers == hp["n_mlp"]
+    assert arch.z_dim == arch.w_dim == hp["global_latent_dim"]
+    assert arch.structure_layers == ss["ss_n_layers"]
+    if ss["built"]:
+        assert arch.structure_kernel == ss["kernel_size"]
+        assert arch.structure_in_channels == ss["layer_in_channels"][0]
+        assert arch.coord_channels == 3
+    else:
+        assert arch.structure_in_channels == hp["local_latent_dim"]
+    assert arch.structure_channels == ts["input_channels"]
+    assert arch.texture_convs == ts["num_convs"]
+    assert arch.to_rgbs == len(ts["to_rgbs"])
+    assert list(arch.texture_channels) == [c["out_ch"] for c in ts["convs"]]
+    assert arch.blur_taps == len(ts["blur_kernel"])
+    assert arch.d_from_rgb == disc["from_rgb_out_ch"]
+    assert arch.d_blocks == len(disc["blocks"])
+    assert arch.d_final_features == disc["final_linear_in"]
+    assert arch.d_coord_head == (disc["coord_head_out"] or 0)
+
+
+def test_presets_match_the_official_config_layer_for_layer(official):
+    name, data, _, _ = official
+    hp, forward = data["hyper_parameters"], data["training_forward"]
+    ts, disc = hp["texture_synthesizer"], hp["discriminator"]
+    config = get_preset(CONFIGS[name][0])
+    assert (config.patch_size, config.full_size) == (hp["patch_size"], hp["full_size"])
+    assert config.pre_resize == hp["extra_pre_resize"]
+    assert config.mapping.num_layers == hp["n_mlp"]
+    assert config.mapping.lr_mul == hp["mapping_lr_mul"]
+    assert config.structure.local_dim == hp["local_latent_dim"]
+    assert config.discriminator.coord_head == disc["use_coord_ac"]
+    with torch.device("meta"):
+        G = Generator(config)
+        D = Discriminator(config.discriminator, config.patch_size)
+    geo = G.geometry
+    cells = ts["ts_input_size"]
+    # per-layer sizes of the official training forward pass (forward hooks)
+    assert geo.structure_in(cells) == forward["local_latent_shape"][-1]
+    assert geo.texture_conv_sizes(cells) == [out for _, out, _ in forward["ts_convs_in_out"]]
+    assert geo.rgb_sizes(cells) == [out for out, _ in forward["to_rgbs_in_out"]]
+    assert geo.texture_out(cells) == forward["image_shape"][-1] == config.patch_size
+    assert G.num_styles == ts["n_latent"]
+    for conv, spec in zip(G.texture_synthesizer.convs, ts["convs"]):
+        assert conv.conv.weight.shape[:2] == (spec["out_ch"], spec["in_ch"])
+        assert conv.conv.upsample == spec["upsample"]
+    for j, spec in enumerate(ts["to_rgbs"]):
+        assert G.texture_synthesizer.rgb_style_index(j) == spec["tgt"]
+        assert G.texture_synthesizer.to_rgbs[j].conv.weight.shape[1] == spec["in_ch"]
+    widths = [D.from_rgb.conv.weight.shape[0]] + [b.conv2.conv.weight.shape[0] for b in D.blocks]
+    assert widths == [c for c, _ in forward["d_stage_channels_sizes"]]
+    assert D.final_size == disc["final_spatial_size"]
+    assert (D.coord_linear is not None) == bool(disc["use_coord_ac"])
+
+
+def test_maps_model_is_refused_with_what_was_found():
+    data = _fixture("InfinityGAN_maps")
+    g_state = {k: torch.empty(v["shape"]) for k, v in data["generator"].items()}
+    with pytest.raises(ConversionError) as err:
+        from_official(g_state)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "matches no known architecture" in message
+    assert "structure_in_channels=260" in message and "4 coordinate channels" in message
+
+
+def test_foreign_state_dict_is_refused_in_one_line():
+    with pytest.raises(ConversionError, match="not an official InfinityGAN generator") as err:
+        detect_preset({"encoder.weight": torch.zeros(2, 2)})
+    assert "\n" not in str(err.value)
+
+
+def test_explicit_preset_overrides_detection_and_still_checks_shapes():
+    data = _fixture("InfinityGAN-HR")
+    g_state = {k: torch.zeros(v["shape"]) for k, v in data["generator"].items()}
+    with pytest.raises(ConversionError, match="preset"):
+        from_official(g_state, preset="paper-101")
