@@ -179,3 +179,38 @@ def test_explicit_preset_overrides_detection_and_still_checks_shapes():
     g_state = {k: torch.zeros(v["shape"]) for k, v in data["generator"].items()}
     with pytest.raises(ConversionError, match="preset"):
         from_official(g_state, preset="paper-101")
+
+
+def test_zero_padded_nci_layout_matches_the_official_forward():
+    """The official StyleGAN2_NCI texture synthesizer (its construction loop and forward, at
+    widths 16-8; scripts/make_nci_parity_fixture.py) and ours, converted from its weights, give
+    the same image in float64: same layers, style slots, noise and skip upsampling."""
+    import numpy as np
+
+    from infinitygan.config import MappingConfig, ModelConfig, StructureConfig, TextureConfig
+
+    data = dict(np.load(FIXTURES / "stylegan2_nci_small_parity.npz"))
+    g_state = {k: torch.from_numpy(v) for k, v in data.items() if k.startswith("texture_")}
+    style_dim = data["styles"].shape[-1]
+    g_state["texture_synthesizer.mapping.1.weight"] = torch.zeros(style_dim, style_dim)
+    g_state["texture_synthesizer.mapping.1.bias"] = torch.zeros(style_dim)
+    config = ModelConfig(
+        name="nci-small",
+        mapping=MappingConfig(z_dim=style_dim, w_dim=style_dim, num_layers=1),
+        structure=StructureConfig(local_dim=8, channels=8, num_layers=0),
+        texture=TextureConfig(channels=(16, 16, 12, 12, 8), padding="zero"),
+        patch_size=128,
+        full_size=128,
+        pre_resize=None,
+    )
+    G, _ = from_official(g_state, preset=config)
+    G = G.double()
+    noise = [torch.from_numpy(data[f"noise{i}"]).double() for i in range(G.num_convs)]
+    with torch.no_grad():
+        image = G.texture(
+            torch.from_numpy(data["zl"]).double(), torch.from_numpy(data["styles"]).double(), noise
+        )
+    ref = torch.from_numpy(data["image"]).double()
+    assert image.shape == ref.shape == (1, 3, 64, 96)
+    assert G.geometry.texture_conv_sizes(2)[-1] == 64
+    assert (image - ref).abs().max() < 1e-6 * ref.std()
