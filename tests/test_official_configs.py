@@ -27,6 +27,8 @@ CONFIGS = {
     "InfinityGAN-IOF": ("paper-iof", "paper-101"),
     "InfinityGAN-IOP": ("paper-iop", "paper-101"),
     "InfinityGAN-HR": ("paper-hr", "paper-hr"),
+    # HR at the official README table's sizes (the config file says 389 of 773)
+    "InfinityGAN-HR_patch197_full389": ("paper-hr-197", "paper-hr-197"),
     "InfinityGAN-UR": ("paper-ur", "paper-ur"),
     "StyleGAN2_NCI": ("stylegan2-nci", "stylegan2-nci"),
     "StyleGAN2_NCI_FCG": ("stylegan2-nci-fcg", "stylegan2-nci-fcg"),

@@ -7,7 +7,8 @@ rename plus dropping the unused constant input, noise buffers and blur-kernel bu
 
 Every official model config converts (``configs/model/*.yaml`` of hubert0527/infinityGAN at
 a9b45dd): InfinityGAN (preset ``paper-101``), -IOF and -IOP (same architecture: ``paper-iof``,
-``paper-iop``), -HR (``paper-hr``), -UR (``paper-ur``) and the baselines StyleGAN2_NCI
+``paper-iop``), -HR (``paper-hr``; ``paper-hr-197`` at the official README's 197-of-389 sizes),
+-UR (``paper-ur``) and the baselines StyleGAN2_NCI
 (``stylegan2-nci``) and StyleGAN2_NCI_FCG (``stylegan2-nci-fcg``); InfinityGAN_maps (four
 coordinate channels) does not. The architecture is detected from the state dict's keys and shapes
 (:func:`detect_preset`); a preset given explicitly overrides it.
@@ -147,7 +148,14 @@ def _convert_state(
 
 # Presets tried by detect_preset, in order: the official configs first (paper-101 before
 # paper-iof and paper-iop, which share its architecture), then the project's own.
-_OFFICIAL_PRESETS = ("paper-101", "paper-hr", "paper-ur", "stylegan2-nci", "stylegan2-nci-fcg")
+_OFFICIAL_PRESETS = (
+    "paper-101",
+    "paper-hr",
+    "paper-hr-197",
+    "paper-ur",
+    "stylegan2-nci",
+    "stylegan2-nci-fcg",
+)
 
 
 @dataclass(frozen=True)

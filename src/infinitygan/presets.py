@@ -33,6 +33,20 @@ def paper_hr() -> ModelConfig:
     )
 
 
+def paper_hr_197() -> ModelConfig:
+    """InfinityGAN-HR at the sizes of the official README's model table (197-px patches of 389-px
+    images; the config file says 389 of 773): five texture pairs, the last 256 channels, and a
+    six-block discriminator from 128 channels (38,650,917 / 29,390,468 parameters). Detection
+    picks it when the HR checkpoint has this shape."""
+    return ModelConfig(
+        name="paper-hr-197",
+        texture=TextureConfig(channels=(512, 512, 512, 512, 256)),
+        patch_size=197,
+        full_size=389,
+        pre_resize=None,
+    )
+
+
 def paper_ur() -> ModelConfig:
     """The official InfinityGAN-UR (configs/model/InfinityGAN-UR.yaml): 773-px patches of
     1024-px images; seven texture pairs (HR's plus 64 channels) and an eight-block
@@ -153,6 +167,7 @@ def landscapes_cpu() -> ModelConfig:
 PRESETS: dict[str, Callable[[], ModelConfig]] = {
     "paper-101": paper_101,
     "paper-hr": paper_hr,
+    "paper-hr-197": paper_hr_197,
     "paper-ur": paper_ur,
     "paper-iof": paper_iof,
     "paper-iop": paper_iop,
