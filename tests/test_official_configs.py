@@ -216,3 +216,35 @@ def test_zero_padded_nci_layout_matches_the_official_forward():
     assert image.shape == ref.shape == (1, 3, 64, 96)
     assert G.geometry.texture_conv_sizes(2)[-1] == 64
     assert (image - ref).abs().max() < 1e-6 * ref.std()
+
+
+@pytest.mark.parametrize("preset", ["paper-hr", "paper-ur"])
+def test_hr_and_ur_layouts_tile_exactly_at_small_widths(preset):
+    """The HR / UR layouts (six / seven texture pairs, 64 / 128 px per structure cell) with few
+    channels: a region rendered in tiles equals the one-shot render."""
+    import dataclasses
+
+    from infinitygan import build_generator, generate_region
+    from infinitygan.canvas import one_shot_region
+    from infinitygan.config import TextureConfig
+
+    official = get_preset(preset)
+    tiny = get_preset("tiny")
+    pairs = len(official.texture.channels)
+    config = dataclasses.replace(
+        official,
+        name=f"{preset}-small",
+        mapping=tiny.mapping,
+        structure=tiny.structure,
+        texture=TextureConfig(channels=(8,) * pairs),
+        discriminator=tiny.discriminator,
+    )
+    G = build_generator(config, seed=1)
+    with torch.no_grad():
+        for conv in G.texture_synthesizer.convs:
+            conv.noise.strength.fill_(0.3)
+    assert G.geometry.scale == 2**pairs
+    assert G.geometry.texture_out(11) == official.patch_size
+    tiled = generate_region(G, 3, -50, 70, 90, 130, tile=48)
+    assert tiled.shape == (3, 90, 130)
+    assert (tiled - one_shot_region(G, 3, -50, 70, 90, 130)).abs().max() < 1e-4
