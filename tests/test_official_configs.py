@@ -248,3 +248,16 @@ def test_hr_and_ur_layouts_tile_exactly_at_small_widths(preset):
     tiled = generate_region(G, 3, -50, 70, 90, 130, tile=48)
     assert tiled.shape == (3, 90, 130)
     assert (tiled - one_shot_region(G, 3, -50, 70, 90, 130)).abs().max() < 1e-4
+
+
+def test_blur_kernel_size_tells_the_padding():
+    """The same parameter shapes with 4-tap blur kernels are a zero-padded model: the
+    padding-free stylegan2-nci-fcg is not picked for them."""
+    data = _fixture("StyleGAN2_NCI_FCG")
+    g_state = {k: torch.zeros(v["shape"]) for k, v in data["generator"].items()}
+    assert detect_preset(g_state) == "stylegan2-nci-fcg"
+    for key in g_state:
+        if key.endswith(".kernel"):
+            g_state[key] = torch.zeros(4, 4)
+    with pytest.raises(ConversionError, match="blur_taps=4"):
+        detect_preset(g_state)

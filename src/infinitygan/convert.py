@@ -336,9 +336,14 @@ def detect_preset(
     g_shapes = _official_shapes(g_state_dict, _G_RULES, _G_DROP)
     d_shapes = None if d_state_dict is None else _official_shapes(d_state_dict, _D_RULES, _D_DROP)
     names = list(_OFFICIAL_PRESETS) + [n for n in PRESETS if n not in _OFFICIAL_PRESETS]
+    # The blur kernels (dropped by the conversion) still tell the padding: 3 taps padding-free,
+    # 4 taps StyleGAN2's zero padding.
+    padding = {3: "none", 4: "zero"}.get(arch.blur_taps)
     for name in names:
         ours_g, ours_d = _preset_shapes(name)
         if g_shapes != ours_g:
+            continue
+        if padding is not None and get_preset(name).texture.padding != padding:
             continue
         if d_state_dict is not None and d_shapes != ours_d:
             continue
