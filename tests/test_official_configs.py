@@ -136,6 +136,11 @@ def test_presets_match_the_official_config_layer_for_layer(official):
     assert config.mapping.lr_mul == hp["mapping_lr_mul"]
     assert config.structure.local_dim == hp["local_latent_dim"]
     assert config.discriminator.coord_head == disc["use_coord_ac"]
+    coords = hp["coordinates"]
+    if coords is not None:  # the baselines have none
+        assert config.coords.horizontal_period == coords["horizontal_period_latent_px"]
+        assert config.coords.vertical_step == coords["vertical_step_preactivation"]
+        assert config.coords.vertical_positions == coords["coord_vert_sample_size"]
     with torch.device("meta"):
         G = Generator(config)
         D = Discriminator(config.discriminator, config.patch_size)
