@@ -266,3 +266,23 @@ def test_blur_kernel_size_tells_the_padding():
             g_state[key] = torch.zeros(4, 4)
     with pytest.raises(ConversionError, match="blur_taps=4"):
         detect_preset(g_state)
+
+
+def test_convert_cli_refuses_an_unknown_architecture_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from infinitygan.cli import main
+
+    g_state = {
+        "texture_synthesizer.mapping.1.weight": torch.zeros(8, 8),
+        "texture_synthesizer.mapping.1.bias": torch.zeros(8),
+        "texture_synthesizer.convs.0.conv.weight": torch.zeros(1, 4, 8, 3, 3),
+    }
+    ckpt = tmp_path / "odd.pth.tar"
+    torch.save({"g_ema": g_state}, ckpt)
+    out = tmp_path / "odd.safetensors"
+    result = CliRunner().invoke(main, ["convert", str(ckpt), str(out)])
+    assert result.exit_code != 0
+    assert "matches no known architecture" in result.output
+    assert "texture_convs=1" in result.output and "z_dim=8" in result.output
+    assert "Traceback" not in result.output and not out.exists()
