@@ -286,3 +286,36 @@ def test_convert_cli_refuses_an_unknown_architecture_in_one_line(tmp_path):
     assert "matches no known architecture" in result.output
     assert "texture_convs=1" in result.output and "z_dim=8" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_hr_layout_trains_at_its_patch_size_with_small_widths():
+    """One training step of the paper-hr layout (389-px patches of 773-px images, six texture
+    pairs, a seven-block discriminator) with few channels: every loss term, all finite."""
+    import dataclasses
+    import math
+
+    from infinitygan.config import DiscriminatorConfig, TextureConfig
+    from infinitygan.train import RunConfig, TrainConfig, Trainer
+
+    official, tiny = get_preset("paper-hr"), get_preset("tiny")
+    model = dataclasses.replace(
+        official,
+        name="paper-hr-small",
+        mapping=tiny.mapping,
+        structure=tiny.structure,
+        texture=TextureConfig(channels=(8,) * 6),
+        discriminator=DiscriminatorConfig(channel_base=1024, channel_max=16, stddev_group=2),
+    )
+    run = RunConfig(
+        model=model,
+        train=TrainConfig(batch=2, r1_interval=1000, pl_interval=1000),
+        total_steps=1,
+        sample_seeds=(),
+        deterministic=True,
+    )
+    trainer = Trainer(run, torch.device("cpu"))
+    assert len(trainer.D.blocks) == 7 and trainer.coord_loss
+    g = torch.Generator().manual_seed(0)
+    stats = trainer.train_step((torch.rand(2, 3, 389, 389, generator=g) * 2 - 1, torch.zeros(2)))
+    assert {"D/adv", "D/coord_real", "G/adv", "G/coord", "G/diversity"} <= set(stats)
+    assert all(math.isfinite(v) for v in stats.values())
