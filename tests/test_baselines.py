@@ -39,8 +39,9 @@ def test_fcg_ignores_coordinates():
 
 def test_nci_sizes_and_enlargement():
     G = build_generator("tiny-nci")
-    assert G.geometry.padded and G.num_styles == 12
-    assert G.geometry.texture_conv_sizes(4) == [4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128]
+    # The official StyleGAN2-NCI layout: no 4x4 input conv, conv 0 upsamples 4 -> 8.
+    assert G.geometry.padded and G.num_styles == 11
+    assert G.geometry.texture_conv_sizes(4) == [8, 8, 16, 16, 32, 32, 64, 64, 128, 128]
     img = generate_enlarged(G, 1, 4, 4)
     assert img.shape == (3, 128, 128)
     wide = generate_enlarged(G, 1, 4, 12)
@@ -117,3 +118,43 @@ def test_paper_size_baselines_build():
         assert G.geometry.texture_out(cells) == size
     with pytest.raises(ValueError, match="local_dim == channels"):
         StructureConfig(local_dim=16, channels=32, num_layers=0)
+
+
+def _version1(config_json: str, padding: str) -> dict:
+    """A config as infinitygan wrote it before version 2 (texture.input_channels, no
+    discriminator.coord_head)."""
+    import json
+
+    data = json.loads(config_json)
+    data["config_version"] = 1
+    data["texture"]["input_channels"] = 512
+    data["texture"]["padding"] = padding
+    del data["discriminator"]["coord_head"]
+    return data
+
+
+def test_version1_configs_load_and_version1_nci_is_refused_clearly():
+    from infinitygan.config import ModelConfig
+    from infinitygan.presets import get_preset
+
+    paper = get_preset("paper-101")
+    assert ModelConfig.from_dict(_version1(paper.to_json(), "none")) == paper
+    with pytest.raises(ValueError, match="version-1 layout.*retrain") as err:
+        ModelConfig.from_dict(_version1(get_preset("stylegan2-nci").to_json(), "zero"))
+    assert "\n" not in str(err.value)
+
+
+def test_baseline_discriminators_have_no_coordinate_head():
+    from infinitygan.models import Discriminator
+    from infinitygan.presets import get_preset
+
+    for name in ("tiny-nci", "tiny-nci-fcg"):
+        cfg = get_preset(name)
+        assert not cfg.discriminator.coord_head
+        D = Discriminator(cfg.discriminator, cfg.patch_size)
+        assert D.coord_linear is None
+        assert not any(k.startswith("coord_linear") for k in D.state_dict())
+        logit, coord = D(torch.zeros(4, 3, cfg.patch_size, cfg.patch_size))
+        assert logit.shape == (4, 1) and coord is None
+    D = Discriminator(get_preset("tiny").discriminator, 101)
+    assert D(torch.zeros(4, 3, 101, 101))[1].shape == (4, 3)

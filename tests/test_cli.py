@@ -146,6 +146,11 @@ def test_convert_command(tmp_path, tiny_generator):
         assert torch.equal(a, b)
     bad = CliRunner().invoke(main, ["convert", str(ckpt), str(out), "--preset", "paper-101"])
     assert bad.exit_code != 0 and "preset" in bad.output and "Traceback" not in bad.output
+    # Without --preset the architecture is detected from the weights.
+    detected = CliRunner().invoke(main, ["convert", str(ckpt), str(out)])
+    assert detected.exit_code == 0, detected.output
+    assert "preset tiny, detected" in detected.output
+    assert load_generator(out).config.name == "tiny"
 
 
 def _to_official(key: str) -> str:

@@ -37,7 +37,7 @@ _MODELS = {
     "nci": ModelConfig(
         name="small-nci",
         structure=StructureConfig(local_dim=8, channels=8, num_layers=0),
-        texture=TextureConfig(channels=(8, 8, 8), padding="zero", input_channels=8),
+        texture=TextureConfig(channels=(8, 8, 8), padding="zero"),
         patch_size=32,
         full_size=32,
         pre_resize=None,
@@ -101,3 +101,22 @@ def test_sample_grids_of_the_zero_padded_baseline(tmp_path):
     for path, scale in zip(paths, (1, 2, 4)):
         with Image.open(path) as image:
             assert image.height >= 32 * scale
+
+
+def test_structure_model_without_coordinate_head_keeps_only_the_diversity_term():
+    """As the official InfinityGAN_maps: coordinates and diversity pairs, but D has no
+    coordinate head, so there is no coordinate loss."""
+    import dataclasses
+
+    model = get_preset("tiny")
+    model = dataclasses.replace(
+        model, discriminator=dataclasses.replace(model.discriminator, coord_head=False)
+    )
+    run = dataclasses.replace(_run("tiny"), model=model)
+    trainer = Trainer(run, torch.device("cpu"))
+    assert trainer.has_structure and not trainer.coord_loss
+    stats = trainer.d_step(0, [_reals(4, 101)])
+    assert "D/adv" in stats and not {"D/coord_real", "D/coord_fake"} & set(stats)
+    stats = trainer.g_step(0)
+    assert {"G/adv", "G/diversity"} <= set(stats) and "G/coord" not in stats
+    assert all(math.isfinite(v) for v in stats.values())

@@ -51,7 +51,7 @@ def whole_image_bytes(G: Generator, height: int, width: int, bytes_per_value: in
     cells_h, cells_w = geo.texture_in(height), geo.texture_in(width)
     sizes_h, sizes_w = geo.texture_conv_sizes(cells_h), geo.texture_conv_sizes(cells_w)
     channels = G.config.texture.channels
-    widths = [G.config.texture.input_channels] if geo.padded else []
+    widths: list[int] = []
     for c in channels:
         widths += [c, c]
     largest = max(3 * sizes_h[i] * sizes_w[i] * widths[i] for i in range(len(widths)))

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2  # 2: StyleGAN2-NCI without the input conv; optional D coordinate head
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,10 @@ class TextureConfig:
     """
 
     channels: tuple[int, ...] = (512, 512, 512, 512)
-    # "none": InfinityGAN's padding-free synthesizer. "zero": StyleGAN2's zero-padded synthesizer
-    # (an input conv at the input resolution, [1, 3, 3, 1] blur, size x2 per pair): only for the
+    # "none": InfinityGAN's padding-free synthesizer. "zero": StyleGAN2's zero-padded layers
+    # ([1, 3, 3, 1] blur, size x2 per pair, the same pairs and ToRGBs as "none"): only for the
     # StyleGAN2-NCI baseline; it is not spatially independent.
     padding: str = "none"
-    input_channels: int = 512  # width of the input conv (padding="zero" only)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -108,15 +107,22 @@ class DiscriminatorConfig:
     """StyleGAN2 residual discriminator plus the coordinate-prediction head.
 
     Width at resolution r is ``min(channel_max, channel_base // r)`` (paper model: 32768, 512).
+    ``coord_head=False`` builds no coordinate head (the official baselines' discriminators);
+    training then has no coordinate loss.
     """
 
     channel_base: int = 32768
     channel_max: int = 512
     stddev_group: int = 4
     coord_dim: int = 3
+    coord_head: bool = True
 
     def __post_init__(self) -> None:
         _positive(self, "channel_base", "channel_max", "stddev_group", "coord_dim")
+        if not isinstance(self.coord_head, bool):
+            raise ValueError(
+                f"DiscriminatorConfig.coord_head must be true or false, got {self.coord_head!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,8 @@ class ModelConfig:
                 f"model config version {version} is newer than this infinitygan understands "
                 f"({CONFIG_VERSION}); upgrade infinitygan"
             )
+        if version < 2:
+            _upgrade_v1(data)
         return _build(cls, data, "ModelConfig")
 
     @classmethod
@@ -190,6 +198,24 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         else:
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def _upgrade_v1(data: dict[str, Any]) -> None:
+    """Version 1 -> 2 in place: ``texture.input_channels`` (the width of the zero-padded
+    baseline's 4x4 input conv, unused by padding-free models) is gone; a version-1 zero-padded
+    model had that input conv, which the official StyleGAN2-NCI does not, so it cannot load."""
+    texture = data.get("texture")
+    if not isinstance(texture, dict):
+        return
+    if texture.get("padding") == "zero":
+        raise ValueError(
+            "this model is a StyleGAN2-NCI baseline of the version-1 layout (with a 4x4 input "
+            "conv that the official StyleGAN2-NCI does not have); its weights do not fit the "
+            "current layout: retrain it with the stylegan2-nci or tiny-nci preset"
+        )
+    texture = dict(texture)
+    texture.pop("input_channels", None)
+    data["texture"] = texture
 
 
 _SUBCONFIGS: dict[tuple[type, str], type] = {

@@ -4,12 +4,22 @@ This is the only module that knows the official parameter names. Official checkp
 (``*.pth.tar``) hold ``g``, ``d``, ``g_ema``, optimiser states and counters; weights are stored raw
 (equalised-lr scales applied at run time), exactly as our layers store them, so conversion is a
 rename plus dropping the unused constant input, noise buffers and blur-kernel buffers.
+
+Every official model config converts (``configs/model/*.yaml`` of hubert0527/infinityGAN at
+a9b45dd): InfinityGAN (preset ``paper-101``), -IOF and -IOP (same architecture: ``paper-iof``,
+``paper-iop``), -HR (``paper-hr``; ``paper-hr-197`` at the official README's 197-of-389 sizes),
+-UR (``paper-ur``) and the baselines StyleGAN2_NCI
+(``stylegan2-nci``) and StyleGAN2_NCI_FCG (``stylegan2-nci-fcg``); InfinityGAN_maps (four
+coordinate channels) does not. The architecture is detected from the state dict's keys and shapes
+(:func:`detect_preset`); a preset given explicitly overrides it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -17,7 +27,7 @@ from torch import Tensor
 
 from infinitygan.config import ModelConfig
 from infinitygan.models import Discriminator, Generator
-from infinitygan.presets import get_preset
+from infinitygan.presets import PRESETS, get_preset
 
 # (official pattern, our template); {n} groups are copied, {b} = block index - 1.
 _G_RULES: list[tuple[str, str]] = [
@@ -136,24 +146,244 @@ def _convert_state(
     return converted
 
 
+# Presets tried by detect_preset, in order: the official configs first (paper-101 before
+# paper-iof and paper-iop, which share its architecture), then the project's own.
+_OFFICIAL_PRESETS = (
+    "paper-101",
+    "paper-hr",
+    "paper-hr-197",
+    "paper-ur",
+    "stylegan2-nci",
+    "stylegan2-nci-fcg",
+)
+
+
+@dataclass(frozen=True)
+class OfficialArchitecture:
+    """What an official state dict's keys and shapes say about its model.
+
+    Attributes:
+        mapping_layers, z_dim, w_dim: the mapping network (depth, global latent, style width).
+        structure_layers: structure-synthesizer layers (0: none, the baselines).
+        structure_kernel: their kernel size (7 in every official config; 0 without layers).
+        structure_in_channels: input channels of structure layer 0 (local latent + coordinates).
+        coord_channels: coordinate channels (structure layer 1's input minus layer 0's output;
+            0 without a second structure layer).
+        structure_channels: width of the structure latent (the texture synthesizer's input).
+        texture_convs, to_rgbs: texture convolutions and ToRGB layers.
+        texture_channels: output width of every texture conv.
+        blur_taps: taps of the texture upsampling blur (3: padding-free, 4: zero-padded
+            StyleGAN2, 0: no blur-kernel buffers in the state dict).
+        d_from_rgb, d_blocks, d_final_features, d_coord_head: discriminator from-RGB width,
+            residual blocks, input width of the first final linear layer, coordinate-head
+            outputs (0: none); all 0 without a discriminator state dict.
+    """
+
+    mapping_layers: int
+    z_dim: int
+    w_dim: int
+    structure_layers: int
+    structure_kernel: int
+    structure_in_channels: int
+    coord_channels: int
+    structure_channels: int
+    texture_convs: int
+    to_rgbs: int
+    texture_channels: tuple[int, ...]
+    blur_taps: int
+    d_from_rgb: int = 0
+    d_blocks: int = 0
+    d_final_features: int = 0
+    d_coord_head: int = 0
+
+    def describe(self) -> str:
+        """One line naming every fact (for error messages)."""
+        return ", ".join(f"{k}={v}" for k, v in asdict(self).items())
+
+
+def _shape(state: Mapping[str, Tensor], key: str) -> tuple[int, ...] | None:
+    value = state.get(key)
+    return None if value is None else tuple(value.shape)
+
+
+def _count(state: Mapping[str, Tensor], pattern: str) -> int:
+    regex = re.compile(pattern)
+    return len({m.group(1) for k in state if (m := regex.fullmatch(k))})
+
+
+def _strip(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def official_architecture(
+    g_state_dict: Mapping[str, Tensor], d_state_dict: Mapping[str, Tensor] | None = None
+) -> OfficialArchitecture:
+    """Read the architecture facts of an official ``g_ema`` (and ``d``) state dict.
+
+    Raises:
+        ConversionError: the state dict is not an official InfinityGAN generator (no mapping or
+            texture synthesizer keys).
+    """
+    g = _strip(g_state_dict)
+    ts = "texture_synthesizer."
+    ss = "structure_synthesizer.implicit_model.conv_stack."
+    mapping = _count(g, re.escape(ts) + r"mapping\.(\d+)\.weight")
+    convs = _count(g, re.escape(ts) + r"convs\.(\d+)\.conv\.weight")
+    first = _shape(g, f"{ts}mapping.1.weight")
+    if mapping == 0 or convs == 0 or first is None or len(first) != 2:
+        found = sorted(g)[:5]
+        raise ConversionError(
+            f"not an official InfinityGAN generator state dict: no texture_synthesizer.mapping / "
+            f"texture_synthesizer.convs weights (first keys: {found}); pass the checkpoint's "
+            "'g_ema' entry"
+        )
+    conv_shapes = [_shape(g, f"{ts}convs.{i}.conv.weight") or () for i in range(convs)]
+    if any(len(shape) != 5 for shape in conv_shapes):
+        raise ConversionError(
+            "official texture conv weights must be 5-D [1, out, in, k, k], got "
+            f"{[list(shape) for shape in conv_shapes]}"
+        )
+    structure_layers = _count(g, re.escape(ss) + r"(\d+)\.conv\.conv\.weight")
+    ss0 = _shape(g, f"{ss}0.conv.conv.weight")
+    ss1 = _shape(g, f"{ss}1.conv.conv.weight")
+    blur = next(
+        (
+            tuple(v.shape)
+            for k, v in g.items()
+            if re.fullmatch(re.escape(ts) + r"convs\.\d+\.conv\.blur\.kernel", k)
+        ),
+        (0,),
+    )
+    arch = OfficialArchitecture(
+        mapping_layers=mapping,
+        z_dim=first[1],
+        w_dim=first[0],
+        structure_layers=structure_layers,
+        structure_kernel=ss0[-1] if ss0 and structure_layers else 0,
+        structure_in_channels=ss0[2] if ss0 and structure_layers else conv_shapes[0][2],
+        coord_channels=ss1[2] - ss0[1] if ss0 and ss1 else 0,
+        structure_channels=conv_shapes[0][2],
+        texture_convs=convs,
+        to_rgbs=_count(g, re.escape(ts) + r"to_rgbs\.(\d+)\.conv\.weight"),
+        texture_channels=tuple(shape[1] for shape in conv_shapes),
+        blur_taps=blur[0],
+    )
+    if d_state_dict is None:
+        return arch
+    d = _strip(d_state_dict)
+    from_rgb = _shape(d, "convs.0.0.weight")
+    final = _shape(d, "final_linear.0.weight")
+    coord = _shape(d, "coord_linear.1.weight")
+    if from_rgb is None or final is None:
+        raise ConversionError(
+            "not an official InfinityGAN discriminator state dict: no convs.0.0.weight / "
+            f"final_linear.0.weight (first keys: {sorted(d)[:5]}); pass the checkpoint's 'd' entry"
+        )
+    return OfficialArchitecture(
+        **{
+            **asdict(arch),
+            "d_from_rgb": from_rgb[0],
+            "d_blocks": _count(d, r"convs\.(\d+)\.conv1\.0\.weight"),
+            "d_final_features": final[1],
+            "d_coord_head": coord[0] if coord else 0,
+        }
+    )
+
+
+@cache
+def _preset_shapes(name: str) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """Parameter shapes of the preset's generator and discriminator (built on the meta device,
+    so no memory is allocated)."""
+    config = get_preset(name)
+    with torch.device("meta"):
+        generator = Generator(config)
+        discriminator = Discriminator(config.discriminator, config.patch_size)
+    return (
+        {k: tuple(v.shape) for k, v in generator.state_dict().items()},
+        {k: tuple(v.shape) for k, v in discriminator.state_dict().items()},
+    )
+
+
+def _official_shapes(
+    official: Mapping[str, Tensor], rules: list[tuple[str, str]], drop: re.Pattern[str]
+) -> dict[str, tuple[int, ...]] | None:
+    """Our names and shapes for an official state dict (None when a key has no rule)."""
+    shapes = {}
+    for key, value in _strip(official).items():
+        if drop.fullmatch(key):
+            continue
+        new = _rename(key, rules)
+        if new is None:
+            return None
+        shape = tuple(value.shape)
+        shapes[new] = shape[1:] if len(shape) == 5 and shape[0] == 1 else shape
+    return shapes
+
+
+def detect_preset(
+    g_state_dict: Mapping[str, Tensor], d_state_dict: Mapping[str, Tensor] | None = None
+) -> str:
+    """The preset whose architecture has exactly the official state dicts' keys and shapes.
+
+    Official configs are tried first: an InfinityGAN, -IOF or -IOP state dict gives
+    ``paper-101`` (the three share their shapes; only their data settings differ, so pass
+    ``paper-iof`` / ``paper-iop`` explicitly for those).
+
+    Raises:
+        ConversionError: no preset matches; the message names what the state dict holds.
+    """
+    arch = official_architecture(g_state_dict, d_state_dict)
+    g_shapes = _official_shapes(g_state_dict, _G_RULES, _G_DROP)
+    d_shapes = None if d_state_dict is None else _official_shapes(d_state_dict, _D_RULES, _D_DROP)
+    names = list(_OFFICIAL_PRESETS) + [n for n in PRESETS if n not in _OFFICIAL_PRESETS]
+    # The blur kernels (dropped by the conversion) still tell the padding: 3 taps padding-free,
+    # 4 taps StyleGAN2's zero padding.
+    padding = {3: "none", 4: "zero"}.get(arch.blur_taps)
+    for name in names:
+        ours_g, ours_d = _preset_shapes(name)
+        if g_shapes != ours_g:
+            continue
+        if padding is not None and get_preset(name).texture.padding != padding:
+            continue
+        if d_state_dict is not None and d_shapes != ours_d:
+            continue
+        return name
+    hint = ""
+    if arch.coord_channels not in (0, 3):
+        hint = (
+            f" Its structure synthesizer takes {arch.coord_channels} coordinate channels; only "
+            "the 3-channel encoding [tanh y, cos x, sin x] is supported (InfinityGAN_maps, "
+            "with 4, is not)."
+        )
+    raise ConversionError(
+        f"the state dict matches no known architecture (found {arch.describe()}); presets "
+        f"compared: {', '.join(names)}. A model trained with another config converts with "
+        "from_official(..., preset=ModelConfig(...))." + hint
+    )
+
+
 def from_official(
     g_ema_state_dict: Mapping[str, Tensor],
     d_state_dict: Mapping[str, Tensor] | None = None,
-    preset: str | ModelConfig = "paper-101",
+    preset: str | ModelConfig | None = None,
 ) -> tuple[Generator, Discriminator | None]:
     """Build our generator (and discriminator) from official state dicts.
 
     Args:
         g_ema_state_dict: the official ``g_ema`` (or ``g``) state dict.
         d_state_dict: the official ``d`` state dict, or None.
-        preset: preset name or config the official model was trained with.
+        preset: preset name or config the official model was trained with; None detects it
+            from the state dicts (:func:`detect_preset`).
 
     Returns:
-        ``(generator, discriminator_or_None)`` in eval mode, float32, on CPU.
+        ``(generator, discriminator_or_None)`` in eval mode, float32, on CPU; the generator's
+        ``config.name`` is the preset's.
 
     Raises:
-        ConversionError: when keys or shapes do not match the preset.
+        ConversionError: when keys or shapes do not match the preset (or no preset matches).
     """
+    if preset is None:
+        preset = detect_preset(g_ema_state_dict, d_state_dict)
     config = get_preset(preset) if isinstance(preset, str) else preset
     generator = Generator(config)
     generator.load_state_dict(
@@ -209,9 +439,10 @@ def load_official_checkpoint(path: str | Path) -> dict:
 
 
 def convert_checkpoint(
-    path: str | Path, preset: str = "paper-101"
+    path: str | Path, preset: str | None = None
 ) -> tuple[Generator, Discriminator | None]:
-    """Load an official checkpoint file and convert its ``g_ema`` (and ``d``)."""
+    """Load an official checkpoint file and convert its ``g_ema`` (and ``d``); ``preset=None``
+    detects the architecture."""
     data = load_official_checkpoint(path)
     if "g_ema" in data:
         g_state = data["g_ema"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from infinitygan.config import (
@@ -19,6 +20,57 @@ def paper_101() -> ModelConfig:
     return ModelConfig(name="paper-101")
 
 
+def paper_hr() -> ModelConfig:
+    """The official InfinityGAN-HR (configs/model/InfinityGAN-HR.yaml): 389-px patches of 773-px
+    images (no pre-resize); six texture pairs of 512, 512, 512, 512, 256, 128 channels and a
+    seven-block discriminator from 64 channels (39,356,586 / 29,509,188 parameters)."""
+    return ModelConfig(
+        name="paper-hr",
+        texture=TextureConfig(channels=(512, 512, 512, 512, 256, 128)),
+        patch_size=389,
+        full_size=773,
+        pre_resize=None,
+    )
+
+
+def paper_hr_197() -> ModelConfig:
+    """InfinityGAN-HR at the sizes of the official README's model table (197-px patches of 389-px
+    images; the config file says 389 of 773): five texture pairs, the last 256 channels, and a
+    six-block discriminator from 128 channels (38,650,917 / 29,390,468 parameters). Detection
+    picks it when the HR checkpoint has this shape."""
+    return ModelConfig(
+        name="paper-hr-197",
+        texture=TextureConfig(channels=(512, 512, 512, 512, 256)),
+        patch_size=197,
+        full_size=389,
+        pre_resize=None,
+    )
+
+
+def paper_ur() -> ModelConfig:
+    """The official InfinityGAN-UR (configs/model/InfinityGAN-UR.yaml): 773-px patches of
+    1024-px images; seven texture pairs (HR's plus 64 channels) and an eight-block
+    discriminator from 32 channels (39,598,831 / 29,538,852 parameters)."""
+    return ModelConfig(
+        name="paper-ur",
+        texture=TextureConfig(channels=(512, 512, 512, 512, 256, 128, 64)),
+        patch_size=773,
+        full_size=1024,
+        pre_resize=None,
+    )
+
+
+def paper_iof() -> ModelConfig:
+    """The official InfinityGAN-IOF (In&Out Flickr-Scenery, 256-px photos): the paper-101
+    architecture with 101-px patches of 197-px images and no pre-resize."""
+    return dataclasses.replace(paper_101(), name="paper-iof", pre_resize=None)
+
+
+def paper_iop() -> ModelConfig:
+    """The official InfinityGAN-IOP (In&Out Places365 scenery, 256-px photos): as paper-iof."""
+    return dataclasses.replace(paper_101(), name="paper-iop", pre_resize=None)
+
+
 def tiny() -> ModelConfig:
     """The paper architecture with few channels: for tests and fast CPU work."""
     return ModelConfig(
@@ -32,15 +84,16 @@ def tiny() -> ModelConfig:
 
 
 def stylegan2_nci() -> ModelConfig:
-    """Baseline StyleGAN2-NCI (reference-spec 10.1): zero-padded StyleGAN2 whose constant input is
-    replaced by a 4x4x512 random local latent, trained on whole 128-px images (no structure
-    synthesizer, no coordinates); larger images come from a larger input latent."""
+    """Baseline StyleGAN2-NCI (configs/model/StyleGAN2_NCI.yaml): zero-padded StyleGAN2 whose
+    constant input is replaced by a 4x4x512 random local latent, trained on whole 128-px images
+    (no structure synthesizer, no coordinates, no coordinate head); larger images come from a
+    larger input latent. As the official model: no 4x4 input conv (conv 0 upsamples 4 -> 8), ten
+    512-channel convs, five ToRGBs (29,646,873 / 28,389,121 parameters)."""
     return ModelConfig(
         name="stylegan2-nci",
         structure=StructureConfig(local_dim=512, channels=512, num_layers=0),
-        texture=TextureConfig(
-            channels=(512, 512, 512, 512, 256), padding="zero", input_channels=512
-        ),
+        texture=TextureConfig(channels=(512, 512, 512, 512, 512), padding="zero"),
+        discriminator=DiscriminatorConfig(coord_head=False),
         patch_size=128,
         full_size=128,
         pre_resize=None,
@@ -48,24 +101,27 @@ def stylegan2_nci() -> ModelConfig:
 
 
 def stylegan2_nci_fcg() -> ModelConfig:
-    """Baseline StyleGAN2-NCI-FCG: InfinityGAN's padding-free texture synthesizer fed directly by
-    an 11x11x256 random local latent (no structure synthesizer, no coordinates), trained on 101-px
-    patches of 197-px images."""
+    """Baseline StyleGAN2-NCI-FCG (configs/model/StyleGAN2_NCI_FCG.yaml): InfinityGAN's
+    padding-free texture synthesizer fed directly by an 11x11x256 random local latent (no
+    structure synthesizer, no coordinates, no coordinate head), trained on 101-px patches of
+    197-px images (no pre-resize) (22,826,772 / 26,554,113 parameters)."""
     return ModelConfig(
         name="stylegan2-nci-fcg",
         structure=StructureConfig(local_dim=256, channels=256, num_layers=0),
+        discriminator=DiscriminatorConfig(coord_head=False),
+        pre_resize=None,
     )
 
 
 def tiny_nci() -> ModelConfig:
-    """``stylegan2-nci`` with few channels (for tests and CPU comparisons against ``tiny``)."""
+    """``stylegan2-nci``'s layout with few channels (for tests and CPU comparisons)."""
     t = tiny()
     return ModelConfig(
         name="tiny-nci",
         mapping=t.mapping,
-        structure=StructureConfig(local_dim=32, channels=32, num_layers=0),
-        texture=TextureConfig(channels=(48, 32, 32, 16, 16), padding="zero", input_channels=48),
-        discriminator=t.discriminator,
+        structure=StructureConfig(local_dim=48, channels=48, num_layers=0),
+        texture=TextureConfig(channels=(48, 32, 32, 16, 16), padding="zero"),
+        discriminator=dataclasses.replace(t.discriminator, coord_head=False),
         patch_size=128,
         full_size=128,
         pre_resize=None,
@@ -73,14 +129,14 @@ def tiny_nci() -> ModelConfig:
 
 
 def tiny_nci_fcg() -> ModelConfig:
-    """``stylegan2-nci-fcg`` with the channels of ``tiny``."""
+    """``stylegan2-nci-fcg``'s layout with the channels of ``tiny``."""
     t = tiny()
     return ModelConfig(
         name="tiny-nci-fcg",
         mapping=t.mapping,
         structure=StructureConfig(local_dim=32, channels=32, num_layers=0),
         texture=t.texture,
-        discriminator=t.discriminator,
+        discriminator=dataclasses.replace(t.discriminator, coord_head=False),
     )
 
 
@@ -110,6 +166,11 @@ def landscapes_cpu() -> ModelConfig:
 
 PRESETS: dict[str, Callable[[], ModelConfig]] = {
     "paper-101": paper_101,
+    "paper-hr": paper_hr,
+    "paper-hr-197": paper_hr_197,
+    "paper-ur": paper_ur,
+    "paper-iof": paper_iof,
+    "paper-iop": paper_iop,
     "tiny": tiny,
     "stylegan2-nci": stylegan2_nci,
     "stylegan2-nci-fcg": stylegan2_nci_fcg,

@@ -62,7 +62,7 @@ class Geometry:
             centre = 2 * centre - 1
             centre = centre - 1
         self.pixel_offset = -centre  # output index of cell 0's centre is -pixel_offset
-        self.num_convs = 2 * self.num_pairs + (1 if self.padded else 0)
+        self.num_convs = 2 * self.num_pairs
         # Smallest structure size whose every texture layer is non-empty (5 for 4 pairs).
         self.min_cells = next(c for c in range(1, 64) if min(self._conv_sizes(c)) >= 1)
         self.num_styles = self.num_convs + 1
@@ -94,8 +94,8 @@ class Geometry:
         return sizes
 
     def _conv_sizes(self, structure_size: int) -> list[int]:
-        if self.padded:  # zero-padded StyleGAN2: input conv, then x2 per pair
-            sizes = [structure_size]
+        if self.padded:  # zero-padded StyleGAN2: x2 per pair
+            sizes = []
             for i in range(self.num_pairs):
                 sizes += [structure_size * 2 ** (i + 1)] * 2
             return sizes
@@ -137,8 +137,6 @@ class Geometry:
 
     def layer_scale(self, conv_index: int) -> int:
         """Pixels of texture conv ``conv_index``'s grid per structure cell."""
-        if self.padded:
-            return 2 ** ((conv_index + 1) // 2)
         return 2 ** (conv_index // 2 + 1)
 
     def rgb_sizes(self, structure_size: int) -> list[int]:

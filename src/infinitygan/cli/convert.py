@@ -12,19 +12,29 @@ from infinitygan.cli._group import main
 @main.command("convert")
 @click.argument("official", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--preset", default="paper-101", help="Preset the official model was trained with.")
+@click.option(
+    "--preset",
+    default=None,
+    help="Preset the official model was trained with (default: detected from the state dict). "
+    "InfinityGAN-IOF/-IOP share paper-101's architecture: pass paper-iof / paper-iop for their "
+    "data settings.",
+)
 @click.option(
     "--discriminator-out",
     type=click.Path(path_type=Path),
     default=None,
     help="Also write the discriminator weights (safetensors) here.",
 )
-def convert_command(official: Path, out: Path, preset: str, discriminator_out: Path | None) -> None:
+def convert_command(
+    official: Path, out: Path, preset: str | None, discriminator_out: Path | None
+) -> None:
     """Convert an official InfinityGAN checkpoint (.pth.tar) to a generator file.
 
-    The file is read without executing code from it (tensors only). Example:
+    The file is read without executing code from it (tensors only). Every official config
+    converts (InfinityGAN, -HR, -UR, -IOF, -IOP and the StyleGAN2_NCI / _NCI_FCG baselines); the
+    architecture is detected from the weights. Example:
 
-        infinitygan convert InfinityGAN/best_fid.pth.tar paper101.safetensors
+        infinitygan convert InfinityGAN-HR/best_fid.pth.tar hr.safetensors
     """
     from safetensors.torch import save_file
 
@@ -38,7 +48,8 @@ def convert_command(official: Path, out: Path, preset: str, discriminator_out: P
     except (FileNotFoundError, ValueError, ConversionError) as err:
         raise click.ClickException(str(err)) from None
     save_generator(generator, out, extra={"converted_from": str(official)})
-    click.echo(f"wrote {out}")
+    how = "given" if preset is not None else "detected"
+    click.echo(f"wrote {out} (preset {generator.config.name}, {how})")
     if discriminator_out is not None:
         if discriminator is None:
             raise click.ClickException(f"{official} has no discriminator ('d') entry")

@@ -94,8 +94,9 @@ class _TqdmHandler(logging.Handler):
 @click.option(
     "--preset",
     default=None,
-    help="Model preset: paper-101, tiny, landscapes-cpu, stylegan2-nci, stylegan2-nci-fcg, "
-    "tiny-nci or tiny-nci-fcg (default paper-101).",
+    help="Model preset: paper-101, paper-hr, paper-hr-197, paper-ur, paper-iof, paper-iop, tiny, "
+    "landscapes-cpu, stylegan2-nci, stylegan2-nci-fcg, tiny-nci or tiny-nci-fcg "
+    "(default paper-101).",
 )
 @click.option(
     "--outdir", type=click.Path(path_type=Path), default=Path("runs"), help="Run folders."

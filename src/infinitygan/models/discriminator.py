@@ -69,7 +69,8 @@ class ResBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(image [N, 3, P, P]) -> (realness logit [N, 1], coordinate prediction [N, coord_dim]).
+    """D(image [N, 3, P, P]) -> (realness logit [N, 1], coordinate prediction [N, coord_dim]);
+    the prediction is None when the config has no coordinate head (``coord_head=False``).
 
     The patch is treated as the nearest power of two (101 -> 128): ``log2`` rounds, giving five
     residual blocks 101 -> 50 -> 25 -> 12 -> 6 -> 3 for the paper model.
@@ -96,8 +97,10 @@ class Discriminator(nn.Module):
         self.final_conv = ConvLayer(ch + 1, ch, 3)
         flat = ch * size * size
         self.final_linear = nn.Sequential(EqualLinear(flat, ch, activate=True), EqualLinear(ch, 1))
-        self.coord_linear = nn.Sequential(
-            EqualLinear(flat, ch, activate=True), EqualLinear(ch, config.coord_dim)
+        self.coord_linear = (
+            nn.Sequential(EqualLinear(flat, ch, activate=True), EqualLinear(ch, config.coord_dim))
+            if config.coord_head
+            else None
         )
 
     def minibatch_stddev(self, x: Tensor) -> Tensor:
@@ -128,6 +131,9 @@ class Discriminator(nn.Module):
         x = self.final_conv(self.minibatch_stddev(x))
         return x.flatten(1)
 
-    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(realness logit [N, 1], coordinate prediction [N, coord_dim] or None without a
+        coordinate head)."""
         feat = self.features(image)
-        return self.final_linear(feat), self.coord_linear(feat)
+        coord = self.coord_linear(feat) if self.coord_linear is not None else None
+        return self.final_linear(feat), coord

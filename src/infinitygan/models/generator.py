@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from infinitygan.config import ModelConfig
 from infinitygan.models.mapping import MappingNetwork
 from infinitygan.models.structure import StructureSynthesizer
-from infinitygan.models.texture import PaddedTextureSynthesizer, TextureSynthesizer
+from infinitygan.models.texture import TextureSynthesizer
 from infinitygan.spatial import Geometry
 
 
@@ -29,10 +29,7 @@ class Generator(nn.Module):
         self.geometry = Geometry(config)
         self.mapping_network = MappingNetwork(config.mapping)
         self.structure_synthesizer = StructureSynthesizer(config.structure, config.mapping.z_dim)
-        texture_class = (
-            PaddedTextureSynthesizer if config.texture.padding == "zero" else TextureSynthesizer
-        )
-        self.texture_synthesizer = texture_class(
+        self.texture_synthesizer = TextureSynthesizer(
             config.texture, config.structure.channels, config.mapping.w_dim
         )
 

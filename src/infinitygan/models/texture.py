@@ -65,18 +65,25 @@ class ToRGB(nn.Module):
 
 
 class TextureSynthesizer(nn.Module):
-    """Structure latent + styles + per-conv noise -> image (linear output, about [-1, 1])."""
+    """Structure latent + styles + per-conv noise -> image (linear output, about [-1, 1]).
+
+    The official layout: one (upsampling conv, plain conv) pair per entry of ``config.channels``,
+    the first conv upsampling the input, a ToRGB after every plain conv. With
+    ``config.padding == "zero"`` the same layers are StyleGAN2's zero-padded ones (the
+    StyleGAN2-NCI baseline: 4x4 -> 128x128 with five pairs; not spatially independent).
+    """
 
     def __init__(self, config: TextureConfig, in_channels: int, w_dim: int) -> None:
         super().__init__()
         self.config = config
+        padded = config.padding == "zero"
         convs: list[StyledConv] = []
         to_rgbs: list[ToRGB] = []
         prev = in_channels
         for ch in config.channels:
-            convs.append(StyledConv(prev, ch, w_dim, upsample=True))
-            convs.append(StyledConv(ch, ch, w_dim, upsample=False))
-            to_rgbs.append(ToRGB(ch, w_dim))
+            convs.append(StyledConv(prev, ch, w_dim, upsample=True, padded=padded))
+            convs.append(StyledConv(ch, ch, w_dim, upsample=False, padded=padded))
+            to_rgbs.append(ToRGB(ch, w_dim, padded=padded))
             prev = ch
         self.convs = nn.ModuleList(convs)
         self.to_rgbs = nn.ModuleList(to_rgbs)
@@ -113,48 +120,4 @@ class TextureSynthesizer(nn.Module):
                 x = self.convs[j](x, styles[:, j], noise[j])
             skip = to_rgb(x, styles[:, self.rgb_style_index(pair)], skip)
         assert skip is not None
-        return skip
-
-
-class PaddedTextureSynthesizer(nn.Module):
-    """StyleGAN2's zero-padded synthesis network fed by a spatial latent ("NCI" baseline).
-
-    An input conv and ToRGB at the input resolution, then one (x2 upsampling conv, conv, ToRGB)
-    level per entry of ``channels``: 4x4 -> 128x128 with five levels. Style slots follow StyleGAN2:
-    input conv 0, input ToRGB 1, level k: convs 1+2k and 2+2k, ToRGB 3+2k. Not spatially
-    independent (zero padding): only for the paper's baseline comparison.
-    """
-
-    def __init__(self, config: TextureConfig, in_channels: int, w_dim: int) -> None:
-        super().__init__()
-        self.config = config
-        convs = [StyledConv(in_channels, config.input_channels, w_dim, upsample=False, padded=True)]
-        to_rgbs = [ToRGB(config.input_channels, w_dim, padded=True)]
-        prev = config.input_channels
-        for ch in config.channels:
-            convs.append(StyledConv(prev, ch, w_dim, upsample=True, padded=True))
-            convs.append(StyledConv(ch, ch, w_dim, upsample=False, padded=True))
-            to_rgbs.append(ToRGB(ch, w_dim, padded=True))
-            prev = ch
-        self.convs = nn.ModuleList(convs)
-        self.to_rgbs = nn.ModuleList(to_rgbs)
-        self.num_styles = len(convs) + 1
-
-    expand_styles = TextureSynthesizer.expand_styles
-
-    def forward(
-        self, structure: Tensor, w: Tensor, noise: list[Tensor | None] | None = None
-    ) -> Tensor:
-        styles = self.expand_styles(w)
-        if noise is None:
-            noise = [None] * len(self.convs)
-        if len(noise) != len(self.convs):
-            raise ValueError(f"noise must have {len(self.convs)} maps, got {len(noise)}")
-        x = self.convs[0](structure, styles[:, 0], noise[0])
-        skip = self.to_rgbs[0](x, styles[:, 1], None)
-        for level, to_rgb in enumerate(self.to_rgbs[1:]):
-            j = 1 + 2 * level
-            x = self.convs[j](x, styles[:, j], noise[j])
-            x = self.convs[j + 1](x, styles[:, j + 1], noise[j + 1])
-            skip = to_rgb(x, styles[:, j + 2], skip)
         return skip

@@ -215,6 +215,9 @@ class Trainer:
             torch.manual_seed(tc.seed + 1)
             D = Discriminator(run.model.discriminator, run.model.patch_size)
         self.D = D.to(device)
+        # The coordinate loss needs coordinates (a structure synthesizer) and D's coordinate head
+        # (the official baselines' and maps model's discriminators have none).
+        self.coord_loss = self.has_structure and D.coord_linear is not None
         if run.channels_last:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
@@ -239,7 +242,7 @@ class Trainer:
             texture=self.G.texture_synthesizer,
         )
         self.fast = self.eager
-        self.D_fast: Callable[[Tensor], tuple[Tensor, Tensor]] = self.D
+        self.D_fast: Callable[[Tensor], tuple[Tensor, Tensor | None]] = self.D
         if run.compile:
             # Compiled wrappers share the parameters; state dicts stay those of the plain modules.
             self.fast = GeneratorFns(
@@ -312,7 +315,7 @@ class Trainer:
     # ------------------------------------------------------------------ phases
     def d_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, float]:
         """Logistic loss on reals and fakes plus the coordinate L1 on both (D updated; no
-        coordinate L1 for models without a structure synthesizer)."""
+        coordinate L1 for models without a structure synthesizer or D coordinate head)."""
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
@@ -331,12 +334,13 @@ class Trainer:
                 fake_logits, fake_coord = self.D_fast(fakes.detach())
                 real_logits, real_coord = self.D_fast(patches)
             terms = {"D/adv": losses.d_logistic_loss(real_logits, fake_logits)}
-            if self.has_structure:
+            if self.coord_loss:
+                assert real_coord is not None and fake_coord is not None
                 terms["D/coord_real"] = losses.coord_loss(real_coord, labels)
                 terms["D/coord_fake"] = losses.coord_loss(fake_coord, fake_labels)
             self._check_finite(terms, step)
             total = terms["D/adv"]
-            if self.has_structure:
+            if self.coord_loss:
                 total = total + self.cfg.coord_weight * (
                     terms["D/coord_real"] + terms["D/coord_fake"]
                 )
@@ -370,7 +374,8 @@ class Trainer:
 
     def g_step(self, step: int) -> dict[str, float]:
         """Non-saturating loss, coordinate L1 and the diversity loss (G updated; only the
-        non-saturating loss for models without a structure synthesizer)."""
+        non-saturating loss for models without a structure synthesizer, no coordinate L1 without
+        D's coordinate head)."""
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
@@ -383,19 +388,19 @@ class Trainer:
                 images, labels = self._augment(images, inputs.labels, self.fake_label_per_px, gen)
                 logits, coord = self.D_fast(images)
             terms = {"G/adv": losses.g_nonsaturating_loss(logits)}
-            if self.has_structure:
+            if self.coord_loss:
+                assert coord is not None
                 terms["G/coord"] = losses.coord_loss(coord, labels)
+            if self.has_structure:
                 terms["G/diversity"] = losses.diversity_loss(
                     inputs.z_local, structure, self.cfg.diversity_eps
                 )
             self._check_finite(terms, step)
             total = terms["G/adv"]
+            if self.coord_loss:
+                total = total + self.cfg.coord_weight * terms["G/coord"]
             if self.has_structure:
-                total = (
-                    total
-                    + self.cfg.coord_weight * terms["G/coord"]
-                    + self.cfg.diversity_weight * terms["G/diversity"]
-                )
+                total = total + self.cfg.diversity_weight * terms["G/diversity"]
             self.scaler_G.scale(total * self.share).backward()
             _accumulate(stats, terms, self.rounds)
         self._optimiser_step(self.G, self.opt_G, self.scaler_G)
