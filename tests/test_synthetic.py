@@ -85,6 +85,7 @@ def test_images_vary_in_horizon_and_palette() -> None:
     assert len(set(drops)) >= 4
 
 
+@pytest.mark.slow  # timed: run alone on a quiet machine (make test-slow)
 def test_render_speed() -> None:
     render_landscape(0, 0, 256, 256)
     times = []
