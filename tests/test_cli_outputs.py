@@ -471,3 +471,49 @@ def test_quality_for_tif_writes_jpeg_tiles_or_says_what_is_missing(
     monkeypatch.setitem(sys.modules, "imagecodecs", type(sys)("imagecodecs"))
     assert quality_options(Path("a.tif"), 80) == {"compression": "jpeg", "quality": 80}
     assert quality_options(Path("a.jpg"), 80) == {"quality": 80}
+
+
+def test_outpaint_resume_reuses_its_latents_and_checks_the_image(
+    tmp_path, model_file, tiny_generator, photo, monkeypatch
+):
+    import infinitygan.cli.outpaint as outpaint
+
+    out = tmp_path / "o.png"
+    tail = ["--extend", "right:96", "--chunk", "64", "--out", out]
+    with monkeypatch.context() as m:
+        interrupt_after(m, 1)
+        assert invoke("outpaint", model_file, photo, "--steps", "1", *tail).exit_code != 0
+    latents = tmp_path / "o.latents.safetensors"
+    assert latents.is_file() and scratch_path(out).is_dir() and not out.exists()
+    other = save_png(tmp_path / "other.png", generate_region(tiny_generator, 9, -16, 0, 32, 40))
+    with monkeypatch.context() as m:
+        _no_work(m, (outpaint, "run_inversion"))
+        message = one_line(refused("outpaint", model_file, other, *tail, "--resume"))
+        assert "inverted from another image" in message
+        result = ok("outpaint", model_file, photo, *tail, "--resume")
+    assert "reuses" in result.output and out.is_file() and not scratch_path(out).exists()
+    (tmp_path / "ref").mkdir()
+    ref = tmp_path / "ref" / "o.png"
+    ok("outpaint", model_file, photo, "--latents", latents, *tail[:-1], ref)
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(ref)))
+
+
+def test_inbetween_resume_reuses_both_latents(tmp_path, model_file, tiny_generator, monkeypatch):
+    import infinitygan.cli.inbetween as inbetween
+
+    images = [
+        save_png(tmp_path / f"{n}.png", generate_region(tiny_generator, s, -16, 0, 32, 40))
+        for n, s in (("a", 1), ("b", 2))
+    ]
+    out = tmp_path / "j.png"
+    args = ["inbetween", model_file, *images, "--width", "160", "--steps", "1"]
+    tail = ["--chunk", "64", "--out", out]
+    with monkeypatch.context() as m:
+        interrupt_after(m, 1)
+        assert invoke(*args, *tail).exit_code != 0
+    assert scratch_path(out).is_dir()
+    with monkeypatch.context() as m:
+        _no_work(m, (inbetween, "run_inversion"))
+        result = ok(*args, *tail, "--resume")
+    assert result.output.count("note: --resume reuses") == 2 and out.is_file()
+    assert "already exists" in one_line(refused(*args, *tail))
