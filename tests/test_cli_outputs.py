@@ -204,6 +204,10 @@ def test_resume_keeps_finished_files_of_the_same_settings_only(tmp_path, model_f
         refused(*gen_args(model_file, out, "--seeds", "0,1", "--offset", "8,0", "--resume"))
     )
     assert "s-seed0000.png" in message and "region top" in message
+    result = ok(
+        *gen_args(model_file, out, "--seeds", "0,1", "--offset", "8,0", "--resume", "--force")
+    )
+    assert "kept" not in result.output and first.stat().st_mtime_ns != before
     # a file not written by such a run (no settings in its sidecar) is not silently kept
     lone = tmp_path / "lone.png"
     Image.new("RGB", (128, 128)).save(lone)

@@ -225,14 +225,19 @@ def check_output_count(count: int, yes: bool, what: str = "--seeds") -> None:
         )
 
 
-def finished_before(path: Path, settings: dict, options: dict | None = None) -> bool:
-    """Under --resume: whether ``path`` was finished by the interrupted run (then it is kept and
-    skipped), or a ClickException when it exists but was made with other settings."""
+def finished_before(
+    path: Path, settings: dict, options: dict | None = None, *, force: bool = False
+) -> bool:
+    """Under --resume: whether ``path`` was finished by the interrupted run with these settings
+    (then it is kept and skipped). An output made otherwise is a ClickException, or with
+    ``force`` False (it is written again)."""
     from infinitygan.writers import is_finished
 
     try:
         done = is_finished(path, settings, options)
     except ValueError as err:
+        if force:
+            return False
         raise click.ClickException(str(err)) from None
     if done:
         click.echo(f"kept {path}: already finished with these settings")

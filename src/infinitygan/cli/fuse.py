@@ -172,4 +172,5 @@ def fuse_command(
             max_memory=max_memory,
             command="fuse",
             save_description=save_description,
+            force=force,
         )

@@ -306,7 +306,7 @@ def generate_command(
             "wrap": wrap,
             "precision": precision,
         }
-        if resume and world == 1 and finished_before(path, settings, options):
+        if resume and world == 1 and finished_before(path, settings, options, force=force):
             continue
         # Under torchrun every rank opens the one zarr store with resume=True: creation is
         # race-free (one rename wins, the others attach) and an interrupted store is continued.

@@ -195,4 +195,5 @@ def inbetween_command(
             max_memory=max_memory,
             command="inbetween",
             save_description=save_description,
+            force=force,
         )

@@ -223,6 +223,7 @@ def write_outputs(
     max_memory: int,
     command: str,
     save_description: Path | None = None,
+    force: bool = False,
 ) -> None:
     """Render each description's region to its path with a progress bar (sidecar included)."""
     from tqdm import tqdm
@@ -244,7 +245,7 @@ def write_outputs(
             "region": {"top": top, "left": left, "height": height, "width": width},
             "precision": precision,
         }
-        if not (resume and finished_before(path, settings)):
+        if not (resume and finished_before(path, settings, force=force)):
             metadata = {
                 "software": f"infinitygan {__version__}",
                 "command": command,

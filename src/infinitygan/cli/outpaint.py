@@ -147,7 +147,7 @@ def outpaint_command(
 
     check_new_outputs(
         [("--out", p) for p in paths]
-        + [("--save-latents", latents_out)]
+        + [("--save-latents" if save_latents else "the latents file", latents_out)]
         + [("--save-description", t) for t in description_targets(save_description, paths)],
         [model_input(model), ("IMAGE", image), ("--latents", latents_in)],
         force=force,
@@ -219,4 +219,5 @@ def outpaint_command(
             max_memory=max_memory,
             command="outpaint",
             save_description=save_description,
+            force=force,
         )
