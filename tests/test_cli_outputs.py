@@ -521,3 +521,30 @@ def test_inbetween_resume_reuses_both_latents(tmp_path, model_file, tiny_generat
         result = ok(*args, *tail, "--resume")
     assert result.output.count("note: --resume reuses") == 2 and out.is_file()
     assert "already exists" in one_line(refused(*args, *tail))
+
+
+def test_outpaint_and_fuse_take_the_lock_of_out(tmp_path, model_file, photo, monkeypatch):
+    import infinitygan.cli.outpaint as outpaint
+
+    _no_work(monkeypatch, (outpaint, "run_inversion"))
+    out = tmp_path / "o.png"
+    with lock_output(out):
+        message = one_line(
+            refused(
+                "outpaint",
+                model_file,
+                photo,
+                "--extend",
+                "right:16",
+                "--seeds",
+                "0,1",
+                "--out",
+                out,
+            )
+        )
+        assert "is writing o.png right now" in message
+        fused = one_line(
+            refused("fuse", model_file, "--seeds", "1", "--size", "64x64", "--out", out)
+        )
+        assert "is writing o.png right now" in fused
+    assert not any(tmp_path.glob("o*.png"))

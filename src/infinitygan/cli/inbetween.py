@@ -136,7 +136,7 @@ def inbetween_command(
         )
 
     placements = {}
-    with output_locks(paths):
+    with output_locks([out]):  # and write_outputs locks each seed's file
         for name, pos, path in (
             ("left", layout.left_pos, left_image),
             ("right", layout.right_pos, right_image),

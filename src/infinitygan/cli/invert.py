@@ -17,6 +17,7 @@ from infinitygan.cli._common import (
     finished_before,
     force_option,
     model_input,
+    output_locks,
     parse_offset,
     resolve_device,
 )
@@ -225,7 +226,11 @@ def write_outputs(
     save_description: Path | None = None,
     force: bool = False,
 ) -> None:
-    """Render each description's region to its path with a progress bar (sidecar included)."""
+    """Render each description's region to its path with a progress bar (sidecar included).
+
+    The caller holds the lock of ``--out`` (see :func:`output_locks`); with several paths each
+    is locked while it is written.
+    """
     from tqdm import tqdm
 
     from infinitygan import __version__
@@ -245,42 +250,44 @@ def write_outputs(
             "region": {"top": top, "left": left, "height": height, "width": width},
             "precision": precision,
         }
-        if not (resume and finished_before(path, settings, force=force)):
-            metadata = {
-                "software": f"infinitygan {__version__}",
-                "command": command,
-                "description": stored.to_dict(),
-                "region": {"top": top, "left": left, "height": height, "width": width},
-                "precision": precision,
-            }
-            bar = tqdm(total=None, unit="chunk", desc=path.name)
+        # The caller holds the lock of --out; several seeds' files are locked one by one.
+        with output_locks([path] if len(paths) > 1 else []):
+            if not (resume and finished_before(path, settings, force=force)):
+                metadata = {
+                    "software": f"infinitygan {__version__}",
+                    "command": command,
+                    "description": stored.to_dict(),
+                    "region": {"top": top, "left": left, "height": height, "width": width},
+                    "precision": precision,
+                }
+                bar = tqdm(total=None, unit="chunk", desc=path.name)
 
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.update(1)
+                def progress(done: int, total: int, bar=bar) -> None:
+                    bar.total = total
+                    bar.update(1)
 
-            try:
-                stats = write_description(
-                    G,
-                    desc,
-                    path,
-                    top,
-                    left,
-                    height,
-                    width,
-                    chunk=chunk,
-                    metadata=metadata,
-                    resume=resume,
-                    settings=settings,
-                    progress=progress,
-                    precision=precision,
-                    max_memory=max_memory,
-                )
-            except (ValueError, FileNotFoundError) as err:
-                raise click.ClickException(str(err)) from None
-            finally:
-                bar.close()
-            click.echo(f"wrote {path} ({width}x{height}, {stats['seconds']:.1f} s)")
+                try:
+                    stats = write_description(
+                        G,
+                        desc,
+                        path,
+                        top,
+                        left,
+                        height,
+                        width,
+                        chunk=chunk,
+                        metadata=metadata,
+                        resume=resume,
+                        settings=settings,
+                        progress=progress,
+                        precision=precision,
+                        max_memory=max_memory,
+                    )
+                except (ValueError, FileNotFoundError) as err:
+                    raise click.ClickException(str(err)) from None
+                finally:
+                    bar.close()
+                click.echo(f"wrote {path} ({width}x{height}, {stats['seconds']:.1f} s)")
         if targets:
             target = targets[i]
             relative_placements(desc, target.parent).save(target)

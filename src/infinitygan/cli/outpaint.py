@@ -176,7 +176,7 @@ def outpaint_command(
         extra=[latents_out, *description_targets(save_description, paths)],
     )
     G, _, sha = load_model(model, device)
-    with output_locks(paths):
+    with output_locks([out]):  # and write_outputs locks each seed's file
         if latents_in is not None:
             try:
                 latents.check_model(G)
