@@ -494,7 +494,13 @@ def test_outpaint_resume_reuses_its_latents_and_checks_the_image(
         _no_work(m, (outpaint, "run_inversion"))
         message = one_line(refused("outpaint", model_file, other, *tail, "--resume"))
         assert "inverted from another image" in message
-        result = ok("outpaint", model_file, photo, *tail, "--resume")
+        message = one_line(
+            refused("outpaint", model_file, photo, "--steps", "2", *tail, "--resume")
+        )
+        assert "was inverted with inversion steps 1, not 2" in message
+        message = one_line(refused("outpaint", model_file, photo, "--at", "0,0", *tail, "--resume"))
+        assert "position [-16, 0], not [0, 0]" in message
+        result = ok("outpaint", model_file, photo, "--steps", "1", *tail, "--resume")
     assert "reuses" in result.output and out.is_file() and not scratch_path(out).exists()
     (tmp_path / "ref").mkdir()
     ref = tmp_path / "ref" / "o.png"

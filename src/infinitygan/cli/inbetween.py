@@ -22,10 +22,10 @@ from infinitygan.cli.invert import (
     check_image_size,
     check_outputs,
     description_targets,
-    latents_for_image,
     load_model,
     output_paths,
     read_image,
+    resumed_latents,
     run_inversion,
     write_outputs,
 )
@@ -144,14 +144,14 @@ def inbetween_command(
             latents_path = latents_paths[name]
             if resume and latents_path.is_file():
                 # The interrupted run's inversion: reuse it rather than invert again.
-                latents = latents_for_image(latents_path, images[name], name.upper(), strict=True)
-                if (latents.top, latents.left) != tuple(pos):
-                    raise click.ClickException(
-                        f"{latents_path} was inverted at canvas ({latents.top},{latents.left}), "
-                        f"not at ({pos[0]},{pos[1]}) where {name.upper()} goes with these "
-                        "settings; rerun with the settings of the interrupted run"
-                    )
-                click.echo(f"note: --resume reuses {latents_path} from the interrupted run")
+                latents = resumed_latents(
+                    latents_path,
+                    images[name],
+                    name.upper(),
+                    pos,
+                    steps=steps,
+                    feature_loss=feature_loss,
+                )
             else:
                 latents = run_inversion(
                     G,

@@ -6,6 +6,7 @@ with a progress bar, writing a described canvas).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,43 @@ def latents_for_image(path: Path, image: Any, what: str, *, strict: bool = False
                 ".partial folders"
             )
         click.echo(f"warning: {message}", err=True)
+    return latents
+
+
+def resumed_latents(
+    path: Path,
+    image: Any,
+    what: str,
+    position: tuple[int, int],
+    *,
+    steps: int,
+    feature_loss: str,
+) -> Any:
+    """The latents an interrupted run wrote for ``image`` at canvas ``position`` with these
+    inversion settings, reused by --resume instead of inverting again; a ClickException naming
+    the difference when they were made otherwise."""
+    from dataclasses import asdict
+
+    from infinitygan.applications.inversion import InversionConfig
+    from infinitygan.writers import settings_differences
+
+    latents = latents_for_image(path, image, what, strict=True)
+    wanted = {
+        "position": list(position),
+        "inversion": asdict(InversionConfig(steps=steps, feature_loss=feature_loss)),
+    }
+    found = {
+        "position": [latents.top, latents.left],
+        "inversion": latents.stats.get("config"),
+    }
+    diffs = settings_differences(json.loads(json.dumps(found)), json.loads(json.dumps(wanted)))
+    if diffs:
+        raise click.ClickException(
+            f"--resume: {path} was inverted with {'; '.join(diffs)}; rerun with the settings "
+            f"of the interrupted run, or delete {path.name} and the outputs' .partial folders "
+            "to start over"
+        )
+    click.echo(f"note: --resume reuses {path} from the interrupted run")
     return latents
 
 

@@ -27,6 +27,7 @@ from infinitygan.cli.invert import (
     load_model,
     output_paths,
     read_image,
+    resumed_latents,
     run_inversion,
     write_outputs,
 )
@@ -156,18 +157,19 @@ def outpaint_command(
     )
     target = read_image(image)
     h, w = target.shape[-2:]
-    reused = latents_in is None and resume and latents_out.is_file()
-    if reused:
-        # The interrupted run's inversion: reuse it rather than invert again.
-        latents_in, latents_out = latents_out, None
-        click.echo(f"note: --resume reuses {latents_in} from the interrupted run")
     if latents_in is not None:
-        latents = latents_for_image(latents_in, target, "IMAGE", strict=reused)
+        latents = latents_for_image(latents_in, target, "IMAGE")
         if at_text:
             click.echo("note: --at is ignored with --latents (the latents keep their place)")
         top, left = latents.top, latents.left
     else:
         top, left = parse_offset(at_text) if at_text else default_position(h, w)
+        if resume and latents_out.is_file():
+            # The interrupted run's inversion: reuse it rather than invert again.
+            latents = resumed_latents(
+                latents_out, target, "IMAGE", (top, left), steps=steps, feature_loss=feature_loss
+            )
+            latents_in, latents_out = latents_out, None
     region = outpaint_region(top, left, h, w, extension)
     check_outputs(
         paths,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from infinitygan.writers._common import downsample2x
 from infinitygan.writers._formats import SUPPORTED_SUFFIXES, check_output_path
 from infinitygan.writers._lock import OutputBusyError, lock_output, lock_path
-from infinitygan.writers._store import ResumeMismatchError, scratch_path
+from infinitygan.writers._store import ResumeMismatchError, scratch_path, settings_differences
 from infinitygan.writers.writer import CanvasWriter, is_finished, open_canvas_writer, sidecar_path
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "lock_path",
     "open_canvas_writer",
     "scratch_path",
+    "settings_differences",
     "sidecar_path",
 ]
