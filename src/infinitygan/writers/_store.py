@@ -427,15 +427,15 @@ class ZarrChunkStore:
         ):
             logger.info("created zarr store %s", root)
         else:
-            found = cls.read_canvas_attrs(root)
+            existing = cls.read_attrs(root)
+            found = existing["canvas"]
             wanted = attrs["canvas"]
             keys = ("height", "width", "chunk", "options")
             if any(found.get(k) != wanted[k] for k in keys):
                 raise _geometry_mismatch(root, found, {k: wanted[k] for k in keys})
             if "settings" in attrs:
-                settings = dict(cls._zarr().open_array(str(root), mode="r").attrs).get("settings")
                 target = root.with_name(root.name.removesuffix(".partial"))
-                check_settings(root, target, settings, attrs["settings"])
+                check_settings(root, target, existing.get("settings"), attrs["settings"])
             logger.info("attached to zarr store %s", root)
         return cls(root, geometry, cls._open_array(root))
 
@@ -458,9 +458,19 @@ class ZarrChunkStore:
         Raises:
             ValueError: if ``root`` is not a zarr array written by these writers.
         """
+        return cls.read_attrs(root)["canvas"]
+
+    @classmethod
+    def read_attrs(cls, root: Path) -> dict[str, Any]:
+        """All attributes of an existing store, whose ``canvas`` attribute is checked.
+
+        Raises:
+            ValueError: if ``root`` is not a zarr array written by these writers.
+        """
         try:
             array = cls._zarr().open_array(str(root), mode="r")
-            canvas = dict(array.attrs).get("canvas")
+            attrs = dict(array.attrs)
+            canvas = attrs.get("canvas")
         except Exception as err:  # zarr raises several kinds for a broken store
             raise ValueError(
                 f"{str(root)!r} exists but is not a readable zarr canvas store ({err}); "
@@ -470,7 +480,7 @@ class ZarrChunkStore:
             raise ValueError(
                 f"{str(root)!r} is not a zarr canvas written by infinitygan; delete it"
             )
-        return canvas
+        return attrs
 
     def _chunk_file(self, cy: int, cx: int) -> Path:
         if self.is_v3():
