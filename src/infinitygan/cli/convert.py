@@ -46,9 +46,9 @@ def convert_command(
         [("OFFICIAL", official)],
         force=force,
     )
-    from infinitygan.cli.invert import check_outputs
+    from infinitygan.cli.invert import check_file_outputs
 
-    check_outputs([], 1, 1, extra=[out, discriminator_out])
+    check_file_outputs([out, discriminator_out])
     try:
         generator, discriminator = convert_checkpoint(official, preset=preset)
     except (FileNotFoundError, ValueError, ConversionError) as err:
