@@ -283,11 +283,8 @@ def write_outputs(
     The caller holds the lock of ``--out`` (see :func:`output_locks`); with several paths each
     is locked while it is written.
     """
-    from tqdm import tqdm
-
     from infinitygan import __version__
     from infinitygan.applications.outpaint import relative_placements
-    from infinitygan.applications.output import write_description
 
     top, left, height, width = region
     targets = description_targets(save_description, paths)
@@ -309,41 +306,55 @@ def write_outputs(
                     "software": f"infinitygan {__version__}",
                     "command": command,
                     "description": stored.to_dict(),
-                    "region": {"top": top, "left": left, "height": height, "width": width},
+                    "region": settings["region"],
                     "precision": precision,
                 }
-                bar = tqdm(total=None, unit="chunk", desc=path.name)
-
-                def progress(done: int, total: int, bar=bar) -> None:
-                    bar.total = total
-                    bar.update(1)
-
-                try:
-                    stats = write_description(
-                        G,
-                        desc,
-                        path,
-                        top,
-                        left,
-                        height,
-                        width,
-                        chunk=chunk,
-                        metadata=metadata,
-                        resume=resume,
-                        settings=settings,
-                        progress=progress,
-                        precision=precision,
-                        max_memory=max_memory,
-                    )
-                except (ValueError, FileNotFoundError) as err:
-                    raise click.ClickException(str(err)) from None
-                finally:
-                    bar.close()
-                click.echo(f"wrote {path} ({width}x{height}, {stats['seconds']:.1f} s)")
+                _write_one(
+                    G,
+                    desc,
+                    path,
+                    region,
+                    chunk=chunk,
+                    metadata=metadata,
+                    resume=resume,
+                    settings=settings,
+                    precision=precision,
+                    max_memory=max_memory,
+                )
         if targets:
             target = targets[i]
             relative_placements(desc, target.parent).save(target)
             click.echo(f"wrote {target}")
+
+
+def _write_one(
+    G: Any,
+    description: Any,
+    path: Path,
+    region: tuple[int, int, int, int],
+    **kwargs: Any,
+) -> None:
+    """Render one description's region to ``path`` with a progress bar; errors in one line."""
+    from tqdm import tqdm
+
+    from infinitygan.applications.output import write_description
+
+    top, left, height, width = region
+    bar = tqdm(total=None, unit="chunk", desc=path.name)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(1)
+
+    try:
+        stats = write_description(
+            G, description, path, top, left, height, width, progress=progress, **kwargs
+        )
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        bar.close()
+    click.echo(f"wrote {path} ({width}x{height}, {stats['seconds']:.1f} s)")
 
 
 @main.command("invert")
