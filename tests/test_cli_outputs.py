@@ -554,3 +554,13 @@ def test_outpaint_and_fuse_take_the_lock_of_out(tmp_path, model_file, photo, mon
         )
         assert "is writing o.png right now" in fused
     assert not any(tmp_path.glob("o*.png"))
+
+
+def test_eval_does_not_write_into_its_data(tmp_path):
+    ok("prepare", "synthetic", "--count", "2", "--size", "16x16", "--out", tmp_path / "d")
+    for out in (tmp_path / "d", tmp_path / "d" / "results"):
+        message = one_line(
+            refused("eval", "random:tiny", "--data", tmp_path / "d", "--out", out, code=2)
+        )
+        assert "inside the --data folder" in message
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["000000.png", "000001.png"]
