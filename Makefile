@@ -25,8 +25,8 @@ install: $(VENV)/.installed
 DEMO_MODEL ?= $(shell $(BIN)/python -c "from infinitygan.checkpoint import BUNDLED_DIR as d; print('landscapes' if (d / 'landscapes.safetensors').is_file() else 'random:tiny')" 2>/dev/null || echo random:tiny)
 
 demo: install
-	$(BIN)/infinitygan generate $(DEMO_MODEL) --size 4096x1024 --seed 1 --out out/panorama.png
-	$(BIN)/infinitygan generate $(DEMO_MODEL) --size 2224x512 --seed 2 --wrap --out out/panorama-360.jpg
+	$(BIN)/infinitygan generate $(DEMO_MODEL) --size 4096x1024 --seed 1 --out out/panorama.png --force
+	$(BIN)/infinitygan generate $(DEMO_MODEL) --size 2224x512 --seed 2 --wrap --out out/panorama-360.jpg --force
 	@echo "Images are in out/ (panorama.png, panorama-360.jpg), each with a .json sidecar."
 
 test: install

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
 MODEL="${1:-landscapes}"
 OUT=out/gallery
+rm -rf "$OUT"  # the commands below refuse to overwrite their outputs
 mkdir -p "$OUT" docs/images
 run() { echo "+ $*"; "$@"; }
 

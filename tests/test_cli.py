@@ -144,7 +144,8 @@ def test_convert_command(tmp_path, tiny_generator):
     G2 = load_generator(out)
     for a, b in zip(tiny_generator.state_dict().values(), G2.state_dict().values()):
         assert torch.equal(a, b)
-    bad = CliRunner().invoke(main, ["convert", str(ckpt), str(out), "--preset", "paper-101"])
+    bad_out = tmp_path / "bad.safetensors"
+    bad = CliRunner().invoke(main, ["convert", str(ckpt), str(bad_out), "--preset", "paper-101"])
     assert bad.exit_code != 0 and "preset" in bad.output and "Traceback" not in bad.output
     # Without --preset the architecture is detected from the weights.
     detected = CliRunner().invoke(main, ["convert", str(ckpt), str(out)])

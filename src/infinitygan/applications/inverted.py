@@ -74,6 +74,11 @@ class InvertedLatents:
     def width(self) -> int:
         return int(self.image.shape[2])
 
+    @property
+    def image_sha256(self) -> str:
+        """SHA-256 of the inverted image's pixels (see :func:`image_digest`)."""
+        return image_digest(self.image.permute(1, 2, 0).contiguous().numpy())
+
     def check_model(self, G: Any) -> None:
         """Raise ValueError if these latents do not fit generator ``G``'s architecture."""
         cfg = G.config
@@ -120,6 +125,7 @@ class InvertedLatents:
             "width": self.width,
             "model_config": self.model_config,
             "model_sha256": self.model_sha256,
+            "image_sha256": self.image_sha256,
             "stats": self.stats,
         }
         return atomic_write(
@@ -173,6 +179,17 @@ class InvertedLatents:
             model_sha256=meta.get("model_sha256", ""),
             stats=meta.get("stats", {}),
         )
+
+
+def image_digest(pixels: Any) -> str:
+    """SHA-256 of an RGB uint8 image [H, W, 3] (its size and pixels, not its file encoding),
+    so the same picture read from a PNG or a re-saved copy has the same digest."""
+    import numpy as np
+
+    array = np.ascontiguousarray(pixels, dtype=np.uint8)
+    digest = hashlib.sha256(f"{array.shape[0]}x{array.shape[1]}x{array.shape[2]}:".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

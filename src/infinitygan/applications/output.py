@@ -27,6 +27,7 @@ def write_description(
     metadata: dict[str, Any] | None = None,
     resume: bool = False,
     options: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     **render_kwargs: Any,
 ) -> dict[str, Any]:
@@ -36,7 +37,9 @@ def write_description(
     :func:`infinitygan.writers.open_canvas_writer`); chunks are rendered with
     :func:`~infinitygan.applications.render.render_region` one at a time, so memory stays bounded
     for any size, and an interrupted write continues with ``resume=True``. The description is
-    stored in the sidecar metadata under ``"description"``.
+    stored in the sidecar metadata under ``"description"``. ``settings`` (what determines the
+    pixels) is recorded for a resume to be checked against, see
+    :func:`infinitygan.writers.open_canvas_writer`.
 
     Returns:
         The statistics of :func:`infinitygan.render.render_to_writer`.
@@ -47,7 +50,14 @@ def write_description(
     meta.setdefault("description", description.to_dict())
     meta.setdefault("region", {"top": top, "left": left, "height": height, "width": width})
     writer = open_canvas_writer(
-        path, height, width, chunk=chunk, metadata=meta, resume=resume, options=options
+        path,
+        height,
+        width,
+        chunk=chunk,
+        metadata=meta,
+        resume=resume,
+        options=options,
+        settings=settings,
     )
     render = description_renderer(G, description, **render_kwargs)
     with torch.no_grad():

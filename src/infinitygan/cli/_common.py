@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -97,7 +100,10 @@ chunk_option = click.option(
     help="Output chunk side in pixels (the unit of streaming and resume).",
 )
 resume_option = click.option(
-    "--resume", is_flag=True, help="Continue an interrupted run, skipping finished chunks."
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run with the same settings: finished files are kept, the "
+    "others continue from FILE.partial (different settings are refused).",
 )
 
 
@@ -105,7 +111,7 @@ def description_output_options(command):
     """The options shared by the commands that render a canvas description to a file.
 
     ``--save-description``, ``--precision``, ``--max-memory`` (passed as ``max_memory_text``),
-    ``--chunk``, ``--resume`` and ``--device``, in that order in ``--help``.
+    ``--chunk``, ``--resume``, ``--device`` and ``--force``, in that order in ``--help``.
     """
     decorators = (
         click.option(
@@ -119,7 +125,135 @@ def description_output_options(command):
         chunk_option,
         resume_option,
         device_option,
+        force_option,
     )
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+# ---------------------------------------------------------------------------------------------
+# Output safety: existing files, outputs that are inputs, one writer per output, many outputs.
+# The rule (docs/generation.md, "Existing files"): a command never replaces an existing file
+# unless --force is given; --resume continues its own unfinished PATH.partial; no output may be
+# one of the command's inputs or another of its outputs, --force or not.
+# ---------------------------------------------------------------------------------------------
+
+#: Runs that would write more output files than this need --yes.
+MANY_OUTPUTS = 100
+
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite existing output files (without it, an existing output is refused).",
+)
+
+Labelled = tuple[str, Path | None]
+
+
+def model_input(model: str) -> Labelled:
+    """MODEL as an input to protect: its path, unless it names a bundled or random model."""
+    return ("MODEL", None if model.startswith("random:") else Path(model))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_new_outputs(
+    outputs: Sequence[Labelled],
+    inputs: Sequence[Labelled] = (),
+    *,
+    force: bool,
+    resume: bool = False,
+    companions: Sequence[Labelled] = (),
+) -> None:
+    """Refuse outputs that are inputs, that coincide, or that exist (without --force).
+
+    Args:
+        outputs: (option name, path) of every file the command will write; None entries are
+            skipped.
+        inputs: (argument name, path) of every file it reads.
+        force: Whether existing outputs may be replaced.
+        resume: Whether an interrupted run is being continued: its outputs may exist then (the
+            run keeps the finished ones whose sidecar records the same settings, continues
+            the unfinished ``PATH.partial`` ones, and refuses any other).
+        companions: Files written along with the outputs (sidecars): they may not be an input
+            or another output, but are replaced with their output.
+
+    Raises:
+        click.UsageError: for an output that is an input or another output.
+        click.ClickException: for an existing output without ``force``.
+    """
+    given = [(label, path) for label, path in outputs if path is not None]
+    written = given + [(label, path) for label, path in companions if path is not None]
+    for label, path in written:
+        for in_label, in_path in inputs:
+            if in_path is not None and _same_file(path, in_path):
+                raise click.UsageError(
+                    f"{label} {path} is also the input {in_label}; writing it would replace "
+                    "the input: choose another file name"
+                )
+    for i, (label, path) in enumerate(written):
+        for other_label, other in written[:i]:
+            if _same_file(path, other):
+                raise click.UsageError(
+                    f"{label} and {other_label} are the same file {path}; "
+                    "give each output its own name"
+                )
+    if force or resume:
+        return
+    for label, path in given:
+        if os.path.lexists(path):
+            raise click.ClickException(
+                f"{label} {path} already exists; pass --force to overwrite it, "
+                "or choose another name"
+            )
+
+
+def check_output_count(count: int, yes: bool, what: str = "--seeds") -> None:
+    """Refuse more than :data:`MANY_OUTPUTS` output files unless ``--yes`` is given."""
+    if count > MANY_OUTPUTS and not yes:
+        raise click.ClickException(
+            f"{what} asks for {count:,} output files (more than {MANY_OUTPUTS}); "
+            "pass --yes if you mean it, or give fewer seeds"
+        )
+
+
+def finished_before(
+    path: Path, settings: dict, options: dict | None = None, *, force: bool = False
+) -> bool:
+    """Under --resume: whether ``path`` was finished by the interrupted run with these settings
+    (then it is kept and skipped). An output made otherwise is a ClickException, or with
+    ``force`` False (it is written again)."""
+    from infinitygan.writers import is_finished
+
+    try:
+        done = is_finished(path, settings, options)
+    except ValueError as err:
+        if force:
+            return False
+        raise click.ClickException(str(err)) from None
+    if done:
+        click.echo(f"kept {path}: already finished with these settings")
+    return done
+
+
+@contextlib.contextmanager
+def output_locks(paths: list[Path]) -> Iterator[None]:
+    """Hold the write lock of every path (``PATH.lock``) for the block, or fail at once in one
+    line when another process is writing one of them."""
+    from infinitygan.writers import OutputBusyError, lock_output
+
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            try:
+                stack.enter_context(lock_output(path))
+            except OutputBusyError as err:
+                raise click.ClickException(str(err)) from None
+        yield

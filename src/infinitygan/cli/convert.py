@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from infinitygan.cli._common import check_new_outputs, force_option
 from infinitygan.cli._group import main
 
 
@@ -25,8 +26,9 @@ from infinitygan.cli._group import main
     default=None,
     help="Also write the discriminator weights (safetensors) here.",
 )
+@force_option
 def convert_command(
-    official: Path, out: Path, preset: str | None, discriminator_out: Path | None
+    official: Path, out: Path, preset: str | None, discriminator_out: Path | None, force: bool
 ) -> None:
     """Convert an official InfinityGAN checkpoint (.pth.tar) to a generator file.
 
@@ -43,19 +45,33 @@ def convert_command(
 
     if out.suffix != ".safetensors":
         raise click.BadParameter("the output must end in .safetensors", param_hint="OUT")
+    if discriminator_out is not None and discriminator_out.suffix != ".safetensors":
+        raise click.BadParameter(
+            "the discriminator file must end in .safetensors", param_hint="--discriminator-out"
+        )
+    check_new_outputs(
+        [("OUT", out), ("--discriminator-out", discriminator_out)],
+        [("OFFICIAL", official)],
+        force=force,
+    )
+    from infinitygan.cli.invert import check_file_outputs
+
+    check_file_outputs([out, discriminator_out])
     try:
         generator, discriminator = convert_checkpoint(official, preset=preset)
     except (FileNotFoundError, ValueError, ConversionError) as err:
         raise click.ClickException(str(err)) from None
+    if discriminator_out is not None and discriminator is None:
+        raise click.ClickException(
+            f"{official} has no discriminator ('d') entry; drop --discriminator-out"
+        )
     save_generator(generator, out, extra={"converted_from": str(official)})
     how = "given" if preset is not None else "detected"
     click.echo(f"wrote {out} (preset {generator.config.name}, {how})")
     if discriminator_out is not None:
-        if discriminator is None:
-            raise click.ClickException(f"{official} has no discriminator ('d') entry")
-        save_file(
-            {k: v.contiguous() for k, v in discriminator.state_dict().items()},
-            str(discriminator_out),
-            metadata={"config": generator.config.to_json()},
-        )
+        from infinitygan.applications._io import atomic_write
+
+        tensors = {k: v.contiguous() for k, v in discriminator.state_dict().items()}
+        metadata = {"config": generator.config.to_json()}
+        atomic_write(discriminator_out, lambda tmp: save_file(tensors, tmp, metadata=metadata))
         click.echo(f"wrote {discriminator_out}")

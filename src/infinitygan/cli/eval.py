@@ -179,6 +179,14 @@ def eval_command(
         data_seed = run_data[1] if run_data is not None and run_data[0] == data else 0
     options = ev.EvalOptions(**{**options.__dict__, "data_seed": data_seed})
     out_dir = out or resolved.default_out or _default_out(model)
+    # Output rule (docs/generation.md, "Existing files"): records are appended, but never
+    # into the real images, where the plot would be read as one.
+    real = Path(data).resolve()
+    if real.is_dir() and (out_dir.resolve() == real or real in out_dir.resolve().parents):
+        raise click.UsageError(
+            f"--out {out_dir} is inside the --data folder {data}; its plot would be read as a "
+            "real image next time: choose another folder"
+        )
 
     try:
         extractor = ev.make_feature_extractor(

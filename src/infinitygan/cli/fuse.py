@@ -7,13 +7,21 @@ from pathlib import Path
 import click
 
 from infinitygan.cli._common import (
+    check_new_outputs,
     description_output_options,
+    model_input,
+    output_locks,
     parse_offset,
     parse_seeds,
     parse_size,
 )
 from infinitygan.cli._group import main
-from infinitygan.cli.invert import check_outputs, load_model, write_outputs
+from infinitygan.cli.invert import (
+    check_description_path,
+    check_outputs,
+    load_model,
+    write_outputs,
+)
 
 
 def parse_seed_list(text: str) -> list[int]:
@@ -84,6 +92,7 @@ def fuse_command(
     chunk: int,
     resume: bool,
     device: str,
+    force: bool,
 ) -> None:
     """Generate a canvas from MODEL whose global style changes smoothly between several seeds.
 
@@ -114,6 +123,17 @@ def fuse_command(
     max_memory = parse_bytes(max_memory_text)
     top, left = image_framing(height, width)
     top, left = top + dy, left + dx
+    from infinitygan.writers import sidecar_path
+
+    check_description_path(save_description)
+    check_new_outputs(
+        [("--out", out), ("--save-description", save_description)],
+        [model_input(model)],
+        force=force,
+        resume=resume,
+        companions=[(f"the sidecar of {out.name}", sidecar_path(out))],
+    )
+    check_outputs([out], height, width, extra=[save_description])
     G, path, sha = load_model(model, device)
     from infinitygan.canvas import period_pixels
 
@@ -138,18 +158,19 @@ def fuse_command(
         )
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
-    check_outputs([out], height, width)
     anchors = ", ".join(f"seed {a.seed} at ({a.y - top},{a.x - left})" for a in description.anchors)
     click.echo(f"anchors (image pixels): {anchors}; blend {description.blend} px")
-    write_outputs(
-        G,
-        [description],
-        [out],
-        (top, left, height, width),
-        chunk=chunk,
-        resume=resume,
-        precision=precision,
-        max_memory=max_memory,
-        command="fuse",
-        save_description=save_description,
-    )
+    with output_locks([out]):
+        write_outputs(
+            G,
+            [description],
+            [out],
+            (top, left, height, width),
+            chunk=chunk,
+            resume=resume,
+            precision=precision,
+            max_memory=max_memory,
+            command="fuse",
+            save_description=save_description,
+            force=force,
+        )

@@ -10,9 +10,16 @@ from pathlib import Path
 import click
 
 from infinitygan.cli._common import (
+    MANY_OUTPUTS,
+    check_new_outputs,
+    check_output_count,
     chunk_option,
     device_option,
+    finished_before,
+    force_option,
     max_memory_option,
+    model_input,
+    output_locks,
     parse_offset,
     parse_seeds,
     parse_size,
@@ -95,9 +102,19 @@ def distributed_context() -> tuple[int, int]:
 )
 @resume_option
 @click.option(
-    "--yes", is_flag=True, help=f"Allow canvases over {GIGAPIXEL_LIMIT // 10**9} gigapixels."
+    "--yes",
+    is_flag=True,
+    help=f"Allow canvases over {GIGAPIXEL_LIMIT // 10**9} gigapixels and runs of over "
+    f"{MANY_OUTPUTS} files.",
 )
-@click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality.")
+@force_option
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="JPEG/WebP quality; for .tif it makes the tiles JPEG-compressed (needs imagecodecs), "
+    "for .dzi it sets the JPEG tile quality.",
+)
 @click.option(
     "--tile-batch",
     type=click.IntRange(1, 256),
@@ -125,6 +142,7 @@ def generate_command(
     dry_run: bool,
     resume: bool,
     yes: bool,
+    force: bool,
     quality: int | None,
     tile_batch: int,
     use_compile: bool,
@@ -141,6 +159,9 @@ def generate_command(
 
     Under `torchrun --nproc_per_node K -m infinitygan generate ... --out big.zarr` the chunks are
     shared out over all ranks, each writing its own chunks of one zarr store.
+
+    An existing output is never replaced without --force; --resume continues the unfinished
+    FILE.partial of an interrupted run with the same settings (anything else is refused).
     """
     import torch
 
@@ -165,6 +186,19 @@ def generate_command(
         raise click.ClickException(
             f"{width}x{height} is {height * width / 1e9:.1f} gigapixels; pass --yes if you mean it"
         )
+    check_output_count(len(seeds), yes)
+    options = quality_options(out, quality)
+    paths = [seed_path(out, s, len(seeds) > 1) for s in seeds]
+    if not dry_run:
+        from infinitygan.writers import sidecar_path
+
+        check_new_outputs(
+            [("--out", p) for p in paths],
+            [model_input(model)],
+            force=force,
+            resume=resume,
+            companions=[(f"the sidecar of {p.name}", sidecar_path(p)) for p in paths],
+        )
     try:
         model_path = resolve_model_path(model)
         G = load_generator(model_path)
@@ -179,7 +213,6 @@ def generate_command(
             f"{period_pixels(G)}x{height} for this model",
             param_hint="--size",
         )
-    paths = [seed_path(out, s, len(seeds) > 1) for s in seeds]
     if not out.parent.exists():
         try:
             out.parent.mkdir(parents=True)
@@ -189,7 +222,7 @@ def generate_command(
             ) from None
     for p in paths:
         try:
-            check_output_path(p, height, width)
+            check_output_path(p, height, width, options=options)
         except ValueError as err:
             raise click.ClickException(str(err)) from None
 
@@ -265,56 +298,61 @@ def generate_command(
             f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} "
             f"--out {path.name}",
         }
-        options = None
-        if quality is not None:
-            if path.suffix.lower() not in QUALITY_SUFFIXES:
-                raise click.BadParameter(
-                    f"--quality applies to {', '.join(sorted(QUALITY_SUFFIXES))} outputs, "
-                    f"not {path.suffix}",
-                    param_hint="--quality",
-                )
-            options = {"quality": quality}
+        # Everything that determines the pixels: a resume with other values is refused.
+        settings = {
+            "model_sha256": digest,
+            "seed": s,
+            "region": metadata["region"],
+            "wrap": wrap,
+            "precision": precision,
+        }
+        if resume and world == 1 and finished_before(path, settings, options, force=force):
+            continue
         # Under torchrun every rank opens the one zarr store with resume=True: creation is
         # race-free (one rename wins, the others attach) and an interrupted store is continued.
-        writer = _open_writer(path, height, width, chunk, metadata, resume or world > 1, options)
-        bar = tqdm(total=None, unit="chunk", desc=f"seed {s}", disable=rank > 0)
-
-        def progress(done: int, total: int, bar=bar) -> None:
-            bar.total = total
-            bar.update(1)
-
-        if padded:
-            render = whole_image_renderer(G, s, top, left, height, width)
-        else:
-            render = plain_renderer(G, s, **gen_kwargs)
-        with torch.no_grad():
-            stats = render_to_writer(
-                render,
-                writer,
-                top,
-                left,
-                height,
-                width,
-                chunk=chunk,
-                rank=rank,
-                world_size=world,
-                progress=progress,
+        # A single process holds the output's lock, so that no second process joins it.
+        with output_locks([path] if world == 1 else []):
+            writer = _open_writer(
+                path, height, width, chunk, metadata, resume or world > 1, options, settings
             )
-        bar.close()
-        if world > 1:
-            import torch.distributed as dist
+            bar = tqdm(total=None, unit="chunk", desc=f"seed {s}", disable=rank > 0)
 
-            if rank > 0:
-                writer.close(finalize=False)  # rank 0 finalises once every rank is done
-            dist.barrier()
-        if rank == 0:
-            writer.close()
-            click.echo(
-                f"wrote {path} ({width}x{height}, {stats['chunks_rendered']} chunks rendered, "
-                f"{stats['chunks_skipped']} resumed, {stats['seconds']:.1f} s)"
-            )
-        if world > 1:
-            dist.barrier()
+            def progress(done: int, total: int, bar=bar) -> None:
+                bar.total = total
+                bar.update(1)
+
+            if padded:
+                render = whole_image_renderer(G, s, top, left, height, width)
+            else:
+                render = plain_renderer(G, s, **gen_kwargs)
+            with torch.no_grad():
+                stats = render_to_writer(
+                    render,
+                    writer,
+                    top,
+                    left,
+                    height,
+                    width,
+                    chunk=chunk,
+                    rank=rank,
+                    world_size=world,
+                    progress=progress,
+                )
+            bar.close()
+            if world > 1:
+                import torch.distributed as dist
+
+                if rank > 0:
+                    writer.close(finalize=False)  # rank 0 finalises once every rank is done
+                dist.barrier()
+            if rank == 0:
+                writer.close()
+                click.echo(
+                    f"wrote {path} ({width}x{height}, {stats['chunks_rendered']} chunks rendered, "
+                    f"{stats['chunks_skipped']} resumed, {stats['seconds']:.1f} s)"
+                )
+            if world > 1:
+                dist.barrier()
 
 
 def _check_whole_image_options(G, model, height, width, wrap, offset, precision, max_memory):
@@ -358,12 +396,48 @@ def whole_image_renderer(G, seed: int, top: int, left: int, height: int, width: 
     return render
 
 
-def _open_writer(path, height, width, chunk, metadata, resume, options):
+def quality_options(out: Path, quality: int | None) -> dict | None:
+    """The writer options for ``--quality``, or a BadParameter for a format without it.
+
+    JPEG and WebP take it as their quality; .tif writes JPEG-compressed tiles of that quality
+    (which needs the imagecodecs package); .dzi uses it for its JPEG tiles.
+    """
+    if quality is None:
+        return None
+    suffix = out.suffix.lower()
+    if suffix not in QUALITY_SUFFIXES:
+        raise click.BadParameter(
+            f"--quality applies to {', '.join(sorted(QUALITY_SUFFIXES))} outputs, not "
+            f"{suffix or 'a name without extension'}",
+            param_hint="--quality",
+        )
+    if suffix in (".tif", ".tiff"):
+        try:
+            import imagecodecs  # noqa: F401
+        except ImportError:
+            raise click.BadParameter(
+                "for .tif, --quality writes JPEG-compressed tiles, which needs the imagecodecs "
+                "package: pip install 'infinitygan[tiff-jpeg]'; or drop --quality for lossless "
+                "zlib tiles",
+                param_hint="--quality",
+            ) from None
+        return {"compression": "jpeg", "quality": quality}
+    return {"quality": quality}
+
+
+def _open_writer(path, height, width, chunk, metadata, resume, options, settings):
     from infinitygan.writers import open_canvas_writer
 
     try:
         return open_canvas_writer(
-            path, height, width, chunk=chunk, metadata=metadata, resume=resume, options=options
+            path,
+            height,
+            width,
+            chunk=chunk,
+            metadata=metadata,
+            resume=resume,
+            options=options,
+            settings=settings,
         )
     except (ValueError, FileExistsError) as err:
         raise click.ClickException(str(err)) from None

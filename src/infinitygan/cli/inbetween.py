@@ -6,15 +6,26 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import description_output_options, parse_seeds
+from infinitygan.cli._common import (
+    MANY_OUTPUTS,
+    check_new_outputs,
+    check_output_count,
+    description_output_options,
+    model_input,
+    output_locks,
+    parse_seeds,
+)
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
     FEATURE_LOSS_CHOICE,
+    check_description_path,
     check_image_size,
     check_outputs,
+    description_targets,
     load_model,
     output_paths,
     read_image,
+    resumed_latents,
     run_inversion,
     write_outputs,
 )
@@ -43,6 +54,7 @@ from infinitygan.cli.invert import (
     help="Output file (one per seed, STEM-seedNNNN.EXT, when several).",
 )
 @description_output_options
+@click.option("--yes", is_flag=True, help=f"Allow runs of over {MANY_OUTPUTS} output files.")
 def inbetween_command(
     model: str,
     left_image: Path,
@@ -61,6 +73,8 @@ def inbetween_command(
     chunk: int,
     resume: bool,
     device: str,
+    force: bool,
+    yes: bool,
 ) -> None:
     """Put LEFT and RIGHT at the two ends of a --width px strip and generate the panorama
     between them with MODEL.
@@ -85,71 +99,101 @@ def inbetween_command(
     from infinitygan.cli.generate import parse_bytes
 
     seeds = parse_seeds(seeds_text)
+    check_output_count(len(seeds), yes)
     max_memory = parse_bytes(max_memory_text)
-    G, _, sha = load_model(model, device)
+    paths = output_paths(out, seeds)
+    stem = out.name.split(".")[0] or "inbetween"
+    latents_paths = {
+        name: out.with_name(f"{stem}.{name}.latents.safetensors") for name in ("left", "right")
+    }
+    check_description_path(save_description)
+    targets = description_targets(save_description, paths)
+    from infinitygan.writers import sidecar_path
+
+    check_new_outputs(
+        [("--out", p) for p in paths]
+        + [(f"the {name.upper()} latents file", p) for name, p in latents_paths.items()]
+        + [("--save-description", t) for t in targets],
+        [model_input(model), ("LEFT", left_image), ("RIGHT", right_image)],
+        force=force,
+        resume=resume,
+        companions=[(f"the sidecar of {p.name}", sidecar_path(p)) for p in paths],
+    )
     images = {"left": read_image(left_image, "LEFT"), "right": read_image(right_image, "RIGHT")}
-    for name, img in images.items():
-        check_image_size(G, img, name.upper())
     sizes = {name: (int(img.shape[1]), int(img.shape[2])) for name, img in images.items()}
     try:
         layout = inbetween_layout(sizes["left"], sizes["right"], width)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--width") from None
-    paths = output_paths(out, seeds)
-    check_outputs(paths, layout.height, layout.width)
+    check_outputs(paths, layout.height, layout.width, extra=[*latents_paths.values(), *targets])
+    G, _, sha = load_model(model, device)
+    for name, img in images.items():
+        check_image_size(G, img, name.upper())
     if sizes["left"][0] != sizes["right"][0]:
         click.echo(
             f"note: the images have different heights; the strip is {layout.height} px tall and "
             "the shorter image is centred vertically (generated above and below)"
         )
 
-    stem = out.name.split(".")[0] or "inbetween"
     placements = {}
-    for name, pos, path in (
-        ("left", layout.left_pos, left_image),
-        ("right", layout.right_pos, right_image),
-    ):
-        latents = run_inversion(
+    with output_locks([out]):  # and write_outputs locks each seed's file
+        for name, pos, path in (
+            ("left", layout.left_pos, left_image),
+            ("right", layout.right_pos, right_image),
+        ):
+            latents_path = latents_paths[name]
+            if resume and latents_path.is_file():
+                # The interrupted run's inversion: reuse it rather than invert again.
+                latents = resumed_latents(
+                    latents_path,
+                    images[name],
+                    name.upper(),
+                    pos,
+                    steps=steps,
+                    feature_loss=feature_loss,
+                )
+            else:
+                latents = run_inversion(
+                    G,
+                    images[name],
+                    pos[0],
+                    pos[1],
+                    steps=steps,
+                    feature_loss=feature_loss,
+                    init_seed=0,
+                    sha256=sha,
+                    label=path.name,
+                )
+                latents.save(latents_path)
+                click.echo(f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB)")
+            placements[name] = placement_for(
+                latents_path.resolve(),
+                latents,
+                feather=feather,
+                sides=inbetween_sides(layout, sizes[name], name),
+            )
+        blend_px = layout.gap if blend is None else blend
+        descriptions = [
+            inbetween_description(
+                placements["left"],
+                placements["right"],
+                s,
+                blend=blend_px,
+                blend_kernel=blend_kernel,
+                model=ModelRef(str(model), sha),
+            )
+            for s in seeds
+        ]
+        write_outputs(
             G,
-            images[name],
-            pos[0],
-            pos[1],
-            steps=steps,
-            feature_loss=feature_loss,
-            init_seed=0,
-            sha256=sha,
-            label=path.name,
+            descriptions,
+            paths,
+            (layout.top, layout.left, layout.height, layout.width),
+            chunk=chunk,
+            resume=resume,
+            precision=precision,
+            max_memory=max_memory,
+            command="inbetween",
+            save_description=save_description,
+            force=force,
         )
-        latents_path = out.with_name(f"{stem}.{name}.latents.safetensors")
-        latents.save(latents_path)
-        click.echo(f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB)")
-        placements[name] = placement_for(
-            latents_path.resolve(),
-            latents,
-            feather=feather,
-            sides=inbetween_sides(layout, sizes[name], name),
-        )
-    blend_px = layout.gap if blend is None else blend
-    descriptions = [
-        inbetween_description(
-            placements["left"],
-            placements["right"],
-            s,
-            blend=blend_px,
-            blend_kernel=blend_kernel,
-            model=ModelRef(str(model), sha),
-        )
-        for s in seeds
-    ]
-    write_outputs(
-        G,
-        descriptions,
-        paths,
-        (layout.top, layout.left, layout.height, layout.width),
-        chunk=chunk,
-        resume=resume,
-        precision=precision,
-        max_memory=max_memory,
-        command="inbetween",
-        save_description=save_description,
-    )

@@ -6,12 +6,23 @@ with a progress bar, writing a described canvas).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from infinitygan.cli._common import device_option, parse_offset, resolve_device
+from infinitygan.cli._common import (
+    check_new_outputs,
+    device_option,
+    finished_before,
+    force_option,
+    model_input,
+    output_locks,
+    parse_offset,
+    resolve_device,
+)
 from infinitygan.cli._group import main
 
 FEATURE_LOSS_CHOICE = click.Choice(["pyramid", "inception", "lpips", "none"])
@@ -42,6 +53,76 @@ def read_image(path: Path, what: str = "IMAGE") -> Any:
         return load_image(path)
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(f"{what}: {err}") from None
+
+
+def latents_for_image(path: Path, image: Any, what: str, *, strict: bool = False) -> Any:
+    """Load a latents file meant for ``image`` ([3, H, W] in [-1, 1]).
+
+    Another size is refused. Other pixels of the same size give a warning (the result shows
+    the latents' own image, not ``what``), or an error with ``strict``.
+    """
+    from infinitygan.applications.inverted import InvertedLatents, image_digest
+    from infinitygan.imageio import to_uint8
+
+    try:
+        latents = InvertedLatents.load(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    h, w = image.shape[-2:]
+    if (latents.height, latents.width) != (h, w):
+        raise click.ClickException(
+            f"{path} holds a {latents.width}x{latents.height} image but {what} is {w}x{h}; "
+            "pass the image that was inverted"
+        )
+    if latents.image_sha256 != image_digest(to_uint8(image)):
+        message = (
+            f"{path} was inverted from another image than {what} (same size, other pixels); "
+            "the result shows the image stored in the latents file"
+        )
+        if strict:
+            raise click.ClickException(
+                f"{message}; to start over with {what}, delete {path} and the outputs' "
+                ".partial folders"
+            )
+        click.echo(f"warning: {message}", err=True)
+    return latents
+
+
+def resumed_latents(
+    path: Path,
+    image: Any,
+    what: str,
+    position: tuple[int, int],
+    *,
+    steps: int,
+    feature_loss: str,
+) -> Any:
+    """The latents an interrupted run wrote for ``image`` at canvas ``position`` with these
+    inversion settings, reused by --resume instead of inverting again; a ClickException naming
+    the difference when they were made otherwise."""
+    from dataclasses import asdict
+
+    from infinitygan.applications.inversion import InversionConfig
+    from infinitygan.writers import settings_differences
+
+    latents = latents_for_image(path, image, what, strict=True)
+    wanted = {
+        "position": list(position),
+        "inversion": asdict(InversionConfig(steps=steps, feature_loss=feature_loss)),
+    }
+    found = {
+        "position": [latents.top, latents.left],
+        "inversion": latents.stats.get("config"),
+    }
+    diffs = settings_differences(json.loads(json.dumps(found)), json.loads(json.dumps(wanted)))
+    if diffs:
+        raise click.ClickException(
+            f"--resume: {path} was inverted with {'; '.join(diffs)}; rerun with the settings "
+            f"of the interrupted run, or delete {path.name} and the outputs' .partial folders "
+            "to start over"
+        )
+    click.echo(f"note: --resume reuses {path} from the interrupted run")
+    return latents
 
 
 def check_image_size(G: Any, image: Any, what: str) -> None:
@@ -109,20 +190,78 @@ def output_paths(out: Path, seeds: list[int]) -> list[Path]:
     return [seed_path(out, s, len(seeds) > 1) for s in seeds]
 
 
-def check_outputs(paths: list[Path], height: int, width: int) -> None:
-    """Fail early (before any work) for outputs that cannot be written."""
+def check_file_outputs(paths: Sequence[Path | None]) -> None:
+    """Fail early for the plain files a command writes (latents, descriptions, previews,
+    converted weights): their folder is created, and must be a folder; they must not be one."""
+    for p in paths:
+        if p is None:
+            continue
+        _make_folder(p)
+        if p.is_dir():
+            raise click.ClickException(f"cannot write {p}: it is a folder; give a file name")
+
+
+def _make_folder(path: Path) -> None:
+    if not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True)
+        except OSError as err:
+            raise click.ClickException(f"cannot create the folder {path.parent}: {err}") from None
+    if not path.parent.is_dir():
+        raise click.ClickException(f"cannot write {path}: {path.parent} is not a folder")
+
+
+def check_outputs(
+    paths: list[Path], height: int, width: int, *, extra: Sequence[Path | None] = ()
+) -> None:
+    """Fail early (before any work) for outputs that cannot be written.
+
+    ``paths`` are canvas outputs (format, size, disk space and folder checked); ``extra`` are
+    the other files the command writes (see :func:`check_file_outputs`).
+    """
     from infinitygan.writers import check_output_path
 
     for p in paths:
-        if not p.parent.exists():
-            try:
-                p.parent.mkdir(parents=True)
-            except OSError as err:
-                raise click.ClickException(f"cannot create the folder {p.parent}: {err}") from None
+        _make_folder(p)
         try:
             check_output_path(p, height, width)
         except ValueError as err:
             raise click.ClickException(str(err)) from None
+    check_file_outputs(extra)
+
+
+def check_image_output(path: Path | None, what: str) -> None:
+    """Refuse, before any work, an image file name that Pillow cannot write."""
+    if path is None:
+        return
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise click.BadParameter(
+            f"{path}: {path.suffix or 'no extension'} is not an image format that can be "
+            "written; use .png, .jpg or .webp",
+            param_hint=what,
+        )
+
+
+def description_targets(save_description: Path | None, paths: list[Path]) -> list[Path]:
+    """Where ``--save-description`` writes: the path itself, or ``STEM.canvas.json`` beside
+    each output when there are several."""
+    if save_description is None:
+        return []
+    if len(paths) == 1:
+        return [save_description]
+    return [save_description.with_name(f"{p.stem}.canvas.json") for p in paths]
+
+
+def check_description_path(save_description: Path | None) -> None:
+    """``--save-description`` must name a .json file."""
+    if save_description is not None and save_description.suffix.lower() != ".json":
+        raise click.BadParameter(
+            f"{save_description} is not a .json file name; the canvas description is JSON",
+            param_hint="--save-description",
+        )
 
 
 def write_outputs(
@@ -137,57 +276,85 @@ def write_outputs(
     max_memory: int,
     command: str,
     save_description: Path | None = None,
+    force: bool = False,
 ) -> None:
-    """Render each description's region to its path with a progress bar (sidecar included)."""
-    from tqdm import tqdm
+    """Render each description's region to its path with a progress bar (sidecar included).
 
+    The caller holds the lock of ``--out`` (see :func:`output_locks`); with several paths each
+    is locked while it is written.
+    """
     from infinitygan import __version__
     from infinitygan.applications.outpaint import relative_placements
-    from infinitygan.applications.output import write_description
 
     top, left, height, width = region
-    for desc, path in zip(descriptions, paths):
+    targets = description_targets(save_description, paths)
+    for i, (desc, path) in enumerate(zip(descriptions, paths)):
         stored = relative_placements(desc, path.parent)
-        metadata = {
-            "software": f"infinitygan {__version__}",
-            "command": command,
-            "description": stored.to_dict(),
+        described = stored.to_dict()
+        model = described.pop("model", None)
+        # Everything that determines the pixels: a resume with other values is refused.
+        settings = {
+            "model_sha256": model["sha256"] if model else None,
+            "description": described,
             "region": {"top": top, "left": left, "height": height, "width": width},
             "precision": precision,
         }
-        bar = tqdm(total=None, unit="chunk", desc=path.name)
-
-        def progress(done: int, total: int, bar=bar) -> None:
-            bar.total = total
-            bar.update(1)
-
-        try:
-            stats = write_description(
-                G,
-                desc,
-                path,
-                top,
-                left,
-                height,
-                width,
-                chunk=chunk,
-                metadata=metadata,
-                resume=resume,
-                progress=progress,
-                precision=precision,
-                max_memory=max_memory,
-            )
-        except (ValueError, FileNotFoundError) as err:
-            raise click.ClickException(str(err)) from None
-        finally:
-            bar.close()
-        click.echo(f"wrote {path} ({width}x{height}, {stats['seconds']:.1f} s)")
-        if save_description is not None:
-            target = save_description
-            if len(paths) > 1:
-                target = save_description.with_name(f"{path.stem}.canvas.json")
+        # The caller holds the lock of --out; several seeds' files are locked one by one.
+        with output_locks([path] if len(paths) > 1 else []):
+            if not (resume and finished_before(path, settings, force=force)):
+                metadata = {
+                    "software": f"infinitygan {__version__}",
+                    "command": command,
+                    "description": stored.to_dict(),
+                    "region": settings["region"],
+                    "precision": precision,
+                }
+                _write_one(
+                    G,
+                    desc,
+                    path,
+                    region,
+                    chunk=chunk,
+                    metadata=metadata,
+                    resume=resume,
+                    settings=settings,
+                    precision=precision,
+                    max_memory=max_memory,
+                )
+        if targets:
+            target = targets[i]
             relative_placements(desc, target.parent).save(target)
             click.echo(f"wrote {target}")
+
+
+def _write_one(
+    G: Any,
+    description: Any,
+    path: Path,
+    region: tuple[int, int, int, int],
+    **kwargs: Any,
+) -> None:
+    """Render one description's region to ``path`` with a progress bar; errors in one line."""
+    from tqdm import tqdm
+
+    from infinitygan.applications.output import write_description
+
+    top, left, height, width = region
+    bar = tqdm(total=None, unit="chunk", desc=path.name)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(1)
+
+    try:
+        stats = write_description(
+            G, description, path, top, left, height, width, progress=progress, **kwargs
+        )
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        bar.close()
+    click.echo(f"wrote {path} ({width}x{height}, {stats['seconds']:.1f} s)")
 
 
 @main.command("invert")
@@ -221,6 +388,7 @@ def write_outputs(
     help="Also write the reconstruction (as the canvas renders it) to this image file.",
 )
 @device_option
+@force_option
 def invert_command(
     model: str,
     image: Path,
@@ -231,6 +399,7 @@ def invert_command(
     feature_loss: str,
     preview: Path | None,
     device: str,
+    force: bool,
 ) -> None:
     """Invert IMAGE with MODEL: optimise global and local latents, per-layer styles and noise
     so that the canvas reproduces the image at a chosen place.
@@ -250,6 +419,13 @@ def invert_command(
 
     if out.suffix != ".safetensors":
         raise click.BadParameter("the latents file must end in .safetensors", param_hint="--out")
+    check_image_output(preview, "--preview")
+    check_new_outputs(
+        [("--out", out), ("--preview", preview)],
+        [model_input(model), ("IMAGE", image)],
+        force=force,
+    )
+    check_file_outputs([out, preview])
     G, _, sha = load_model(model, device)
     target = read_image(image)
     check_image_size(G, target, "IMAGE")

@@ -6,15 +6,28 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import description_output_options, parse_offset, parse_seeds
+from infinitygan.cli._common import (
+    MANY_OUTPUTS,
+    check_new_outputs,
+    check_output_count,
+    description_output_options,
+    model_input,
+    output_locks,
+    parse_offset,
+    parse_seeds,
+)
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
     FEATURE_LOSS_CHOICE,
+    check_description_path,
     check_image_size,
     check_outputs,
+    description_targets,
+    latents_for_image,
     load_model,
     output_paths,
     read_image,
+    resumed_latents,
     run_inversion,
     write_outputs,
 )
@@ -65,6 +78,7 @@ def latents_path_for(out: Path) -> Path:
     help="Output file (one per seed, STEM-seedNNNN.EXT, when several).",
 )
 @description_output_options
+@click.option("--yes", is_flag=True, help=f"Allow runs of over {MANY_OUTPUTS} output files.")
 def outpaint_command(
     model: str,
     image: Path,
@@ -83,6 +97,8 @@ def outpaint_command(
     chunk: int,
     resume: bool,
     device: str,
+    force: bool,
+    yes: bool,
 ) -> None:
     """Extend IMAGE beyond its borders with MODEL.
 
@@ -105,7 +121,6 @@ def outpaint_command(
         infinitygan outpaint landscapes p.png --latents p.safetensors --extend right:99 --out m.png
     """
     from infinitygan.applications.description import ModelRef
-    from infinitygan.applications.inverted import InvertedLatents
     from infinitygan.applications.outpaint import (
         default_position,
         outpaint_description,
@@ -120,63 +135,91 @@ def outpaint_command(
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--extend") from None
     seeds = parse_seeds(seeds_text)
+    check_output_count(len(seeds), yes)
     max_memory = parse_bytes(max_memory_text)
-    G, _, sha = load_model(model, device)
+    paths = output_paths(out, seeds)
+    latents_out = None if latents_in is not None else save_latents or latents_path_for(out)
+    if latents_out is not None and latents_out.suffix != ".safetensors":
+        raise click.BadParameter(
+            f"{latents_out} must end in .safetensors", param_hint="--save-latents"
+        )
+    check_description_path(save_description)
+    from infinitygan.writers import sidecar_path
+
+    check_new_outputs(
+        [("--out", p) for p in paths]
+        + [("--save-latents" if save_latents else "the latents file", latents_out)]
+        + [("--save-description", t) for t in description_targets(save_description, paths)],
+        [model_input(model), ("IMAGE", image), ("--latents", latents_in)],
+        force=force,
+        resume=resume,
+        companions=[(f"the sidecar of {p.name}", sidecar_path(p)) for p in paths],
+    )
     target = read_image(image)
     h, w = target.shape[-2:]
-
     if latents_in is not None:
-        try:
-            latents = InvertedLatents.load(latents_in)
-            latents.check_model(G)
-        except (FileNotFoundError, ValueError) as err:
-            raise click.ClickException(str(err)) from None
-        if (latents.height, latents.width) != (h, w):
-            raise click.ClickException(
-                f"--latents holds a {latents.width}x{latents.height} image but IMAGE is {w}x{h}; "
-                "pass the image that was inverted"
-            )
+        latents = latents_for_image(latents_in, target, "IMAGE")
         if at_text:
             click.echo("note: --at is ignored with --latents (the latents keep their place)")
-        latents_path = latents_in
+        top, left = latents.top, latents.left
     else:
-        check_image_size(G, target, "IMAGE")
         top, left = parse_offset(at_text) if at_text else default_position(h, w)
-        latents = run_inversion(
-            G,
-            target,
-            top,
-            left,
-            steps=steps,
-            feature_loss=feature_loss,
-            init_seed=0,
-            sha256=sha,
-            label=image.name,
-        )
-        latents_path = save_latents or latents_path_for(out)
-        latents.save(latents_path)
-        click.echo(
-            f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB; reuse it with --latents)"
-        )
-
-    region = outpaint_region(latents.top, latents.left, h, w, extension)
-    paths = output_paths(out, seeds)
-    check_outputs(paths, region[2], region[3])
-    placement = placement_for(
-        latents_path.resolve(), latents, feather=feather, sides=extension.sides
-    )
-    descriptions = [
-        outpaint_description(placement, s, model=ModelRef(str(model), sha)) for s in seeds
-    ]
-    write_outputs(
-        G,
-        descriptions,
+        if resume and latents_out.is_file():
+            # The interrupted run's inversion: reuse it rather than invert again.
+            latents = resumed_latents(
+                latents_out, target, "IMAGE", (top, left), steps=steps, feature_loss=feature_loss
+            )
+            latents_in, latents_out = latents_out, None
+    region = outpaint_region(top, left, h, w, extension)
+    check_outputs(
         paths,
-        region,
-        chunk=chunk,
-        resume=resume,
-        precision=precision,
-        max_memory=max_memory,
-        command="outpaint",
-        save_description=save_description,
+        region[2],
+        region[3],
+        extra=[latents_out, *description_targets(save_description, paths)],
     )
+    G, _, sha = load_model(model, device)
+    with output_locks([out]):  # and write_outputs locks each seed's file
+        if latents_in is not None:
+            try:
+                latents.check_model(G)
+            except ValueError as err:
+                raise click.ClickException(f"--latents: {err}") from None
+            latents_path = latents_in
+        else:
+            check_image_size(G, target, "IMAGE")
+            latents = run_inversion(
+                G,
+                target,
+                top,
+                left,
+                steps=steps,
+                feature_loss=feature_loss,
+                init_seed=0,
+                sha256=sha,
+                label=image.name,
+            )
+            latents_path = latents_out
+            latents.save(latents_path)
+            click.echo(
+                f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB; reuse it with "
+                "--latents)"
+            )
+        placement = placement_for(
+            latents_path.resolve(), latents, feather=feather, sides=extension.sides
+        )
+        descriptions = [
+            outpaint_description(placement, s, model=ModelRef(str(model), sha)) for s in seeds
+        ]
+        write_outputs(
+            G,
+            descriptions,
+            paths,
+            region,
+            chunk=chunk,
+            resume=resume,
+            precision=precision,
+            max_memory=max_memory,
+            command="outpaint",
+            save_description=save_description,
+            force=force,
+        )

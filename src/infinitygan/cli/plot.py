@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from infinitygan.cli._common import check_new_outputs, force_option
 from infinitygan.cli._group import main
 
 
@@ -15,11 +16,15 @@ from infinitygan.cli._group import main
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="PNG to write (default RUN_DIR/loss-curves.png).",
+    help="PNG to write (default RUN_DIR/loss-curves.png, redrawn on every call).",
 )
 @click.option("--smooth", type=click.IntRange(min=1), default=1, help="Moving average (ticks).")
-def plot_command(run_dir: Path, out: Path | None, smooth: int) -> None:
+@force_option
+def plot_command(run_dir: Path, out: Path | None, smooth: int, force: bool) -> None:
     """Draw the loss terms of a training run against kimg.
+
+    The default output belongs to the run and is redrawn each time; an existing --out file is
+    replaced only with --force.
 
     \b
     Example:
@@ -27,6 +32,10 @@ def plot_command(run_dir: Path, out: Path | None, smooth: int) -> None:
     """
     from infinitygan.train.plot import plot_stats
 
+    if out is not None:
+        check_new_outputs(
+            [("--out", out)], [("RUN_DIR/stats.jsonl", run_dir / "stats.jsonl")], force=force
+        )
     try:
         path = plot_stats(run_dir, out, smooth=smooth)
     except (FileNotFoundError, ValueError) as err:

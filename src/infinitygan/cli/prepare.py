@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from infinitygan.cli._common import parse_size
+from infinitygan.cli._common import force_option, parse_size
 from infinitygan.cli._group import main
 
 
@@ -59,7 +59,8 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
     default=0,
     help="Collection seed (same seed, same images).",
 )
-def synthetic(count: int, size: tuple[int, int], out_dir: str, seed: int) -> None:
+@force_option
+def synthetic(count: int, size: tuple[int, int], out_dir: str, seed: int, force: bool) -> None:
     """Render COUNT procedural landscapes (sky, sun, clouds, mountains, lake or meadows).
 
     Image i of a seed is always the same picture, on any machine, so a collection can be
@@ -69,12 +70,29 @@ def synthetic(count: int, size: tuple[int, int], out_dir: str, seed: int) -> Non
     Examples:
       infinitygan prepare synthetic --count 1000 --size 256x256 --out data/synthetic
       infinitygan prepare synthetic --count 16 --size 1024x512 --out previews --seed 3
+
+    The folder must be new or empty; with --force the numbered images of an earlier collection
+    in it are replaced and the ones beyond --count deleted, so it holds exactly this collection.
     """
+    import re
+    from pathlib import Path
+
     from tqdm import tqdm
 
     from infinitygan.data.synthetic import prepare_synthetic
 
     height, width = size
+    folder = Path(out_dir)
+    try:
+        earlier = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError as err:
+        raise click.ClickException(f"cannot read the folder {out_dir}: {err}") from None
+    if earlier and not force:
+        raise click.ClickException(
+            f"--out {out_dir} is not empty ({len(earlier)} entries); training would read "
+            "its other images too. Choose a new folder, or pass --force to replace the "
+            "collection in it"
+        )
     with tqdm(total=count, unit="img", desc="landscapes", disable=count < 2) as bar:
         try:
             paths = prepare_synthetic(
@@ -82,4 +100,17 @@ def synthetic(count: int, size: tuple[int, int], out_dir: str, seed: int) -> Non
             )
         except OSError as err:
             raise click.ClickException(f"cannot write to {out_dir}: {err}") from err
-    click.echo(f"wrote {len(paths)} images of {width}x{height} to {out_dir}")
+    written = set(paths)
+    stale = [p for p in earlier if p not in written and re.fullmatch(r"\d{6,}\.png", p.name)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    others = [p for p in earlier if p not in written and p not in stale]
+    click.echo(
+        f"wrote {len(paths)} images of {width}x{height} to {out_dir}"
+        + (f", deleted {len(stale)} images of the earlier collection" if stale else "")
+    )
+    if others:
+        click.echo(
+            f"note: {len(others)} other entries in {out_dir} were left alone "
+            f"(e.g. {others[0].name}); training reads every image in the folder"
+        )

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from infinitygan.writers._common import downsample2x
 from infinitygan.writers._formats import SUPPORTED_SUFFIXES, check_output_path
-from infinitygan.writers.writer import CanvasWriter, open_canvas_writer, sidecar_path
+from infinitygan.writers._lock import OutputBusyError, lock_output, lock_path
+from infinitygan.writers._store import ResumeMismatchError, scratch_path, settings_differences
+from infinitygan.writers.writer import CanvasWriter, is_finished, open_canvas_writer, sidecar_path
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "CanvasWriter",
+    "OutputBusyError",
+    "ResumeMismatchError",
     "check_output_path",
     "downsample2x",
+    "is_finished",
+    "lock_output",
+    "lock_path",
     "open_canvas_writer",
+    "scratch_path",
+    "settings_differences",
     "sidecar_path",
 ]

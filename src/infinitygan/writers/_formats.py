@@ -222,6 +222,18 @@ def _check_directory(directory: Path) -> None:
         os.unlink(probe)
 
 
+def used_bytes(root: Path) -> int:
+    """Bytes the files under ``root`` take (0 when it does not exist; links not followed)."""
+    if not root.is_dir() or root.is_symlink():
+        return root.stat().st_size if root.is_file() and not root.is_symlink() else 0
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
 def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -243,13 +255,15 @@ def check_output_path(
     Checks the extension, the output directory (exists, is writable), the format's size limits
     (JPEG <= 65500 px per side, WebP <= 16383 px per side, PNG/JPEG/WebP < 2^31 pixels and small
     enough to assemble in the available RAM) and the free disk space for the estimated output.
+    The chunks an unfinished write already holds in ``PATH.partial`` are credited, so resuming
+    after a full disk needs only the space of what is left.
 
     Args:
         path: Target path; its extension picks the format.
         height: Canvas height in pixels.
         width: Canvas width in pixels.
         options: Format options (validated too; they change the disk estimate).
-        check_disk: Whether to check the free disk space (skipped when resuming).
+        check_disk: Whether to check the free disk space.
 
     Raises:
         ValueError: naming the problem and what to do instead.
@@ -292,12 +306,16 @@ def check_output_path(
                 "available; use .tif or .zarr, which are written in bounded memory"
             )
     if check_disk:
-        need = estimate_disk_bytes(fmt, height, width, opts)
+        from infinitygan.writers._store import scratch_path
+
+        done = used_bytes(scratch_path(path))
+        need = max(0, estimate_disk_bytes(fmt, height, width, opts) - done)
         free = shutil.disk_usage(directory).free
         if need > free:
+            started = f" besides the {_human(done)} already written" if done else ""
             raise ValueError(
                 f"not enough free disk space in {str(directory)!r} for a {size} {fmt} canvas: "
-                f"about {_human(need)} needed (scratch chunks plus output), {_human(free)} free; "
-                "free some space, pick another directory or a smaller canvas"
+                f"about {_human(need)} more needed (scratch chunks plus output{started}), "
+                f"{_human(free)} free; free some space, pick another directory or a smaller canvas"
             )
     logger.debug("output %s (%s, %s) passed the checks", path, fmt, size)

@@ -68,6 +68,69 @@ def _create_by_rename(root: Path, build: Callable[[Path], None]) -> bool:
             remove_path(tmp)
 
 
+def _describe(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key.replace('_', ' ')}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, name + " "))
+        else:
+            flat[name] = value
+    return flat
+
+
+def settings_differences(found: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
+    """The settings that differ, each as ``"NAME OLD, not NEW"`` (field by field, sorted).
+
+    Nested dicts are compared key by key (``"region top -32, not -16"``).
+
+    Args:
+        found: Settings recorded when the write started (None: none were recorded).
+        wanted: Settings of the run that attaches now.
+    """
+    old_flat, new_flat = _flatten(found or {}), _flatten(wanted)
+    diffs = []
+    for key in sorted(set(old_flat) | set(new_flat)):
+        if old_flat.get(key) != new_flat.get(key):
+            old = _describe(old_flat[key]) if key in old_flat else "(not recorded)"
+            new = _describe(new_flat[key]) if key in new_flat else "(not given)"
+            diffs.append(f"{key} {old}, not {new}")
+    return diffs
+
+
+class ResumeMismatchError(ValueError):
+    """A resume whose settings differ from those the unfinished write was started with.
+
+    Attributes:
+        differences: One ``"NAME OLD, not NEW"`` string per differing setting.
+    """
+
+    def __init__(self, target: Path, scratch: Path, differences: list[str]) -> None:
+        self.differences = differences
+        super().__init__(
+            f"cannot resume {target.name}: it was started with {'; '.join(differences)}. "
+            f"Rerun with the same settings, or delete {str(scratch)!r} to start over"
+        )
+
+
+def check_settings(root: Path, target: Path, found: Any, wanted: dict[str, Any] | None) -> None:
+    """Refuse to attach to a store whose recorded settings differ from ``wanted``.
+
+    Raises:
+        ResumeMismatchError: naming every differing setting.
+    """
+    if wanted is None:
+        return
+    diffs = settings_differences(found if isinstance(found, dict) else None, wanted)
+    if diffs:
+        raise ResumeMismatchError(target, root, diffs)
+
+
 def _geometry_mismatch(root: Path, found: dict[str, Any], wanted: dict[str, Any]) -> ValueError:
     diffs = ", ".join(
         f"{k}={found.get(k)!r} (now {wanted[k]!r})" for k in wanted if found.get(k) != wanted[k]
@@ -96,8 +159,12 @@ class NpyChunkStore:
     def open(cls, root: Path, geometry: CanvasGeometry, manifest: dict[str, Any]) -> NpyChunkStore:
         """Create the store, or attach to an existing one after checking its geometry.
 
+        When ``manifest`` has a ``"settings"`` dict (everything that determines the pixels and
+        the file), an existing store must have been started with equal settings.
+
         Raises:
             ValueError: when an existing store has another geometry, or is not a scratch store.
+            ResumeMismatchError: when its recorded settings differ.
         """
 
         def build(tmp: Path) -> None:
@@ -111,6 +178,9 @@ class NpyChunkStore:
         wanted = geometry.as_dict()
         if any(found.get(k) != v for k, v in wanted.items()):
             raise _geometry_mismatch(root, found, wanted)
+        if "settings" in manifest:
+            target = root.with_name(manifest.get("target", root.name))
+            check_settings(root, target, found.get("settings"), manifest["settings"])
         logger.info("attached to scratch store %s", root)
         return cls(root, geometry)
 
@@ -345,19 +415,27 @@ class ZarrChunkStore:
     ) -> ZarrChunkStore:
         """Create the store (race-safe), or attach to an existing one after checking it.
 
+        ``attrs["settings"]``, when present, is recorded and compared as in
+        :meth:`NpyChunkStore.open`.
+
         Raises:
             ValueError: when an existing store has another geometry or other options.
+            ResumeMismatchError: when its recorded settings differ.
         """
         if not root.exists() and _create_by_rename(
             root, lambda tmp: cls._create(tmp, geometry, options, attrs)
         ):
             logger.info("created zarr store %s", root)
         else:
-            found = cls.read_canvas_attrs(root)
+            existing = cls.read_attrs(root)
+            found = existing["canvas"]
             wanted = attrs["canvas"]
             keys = ("height", "width", "chunk", "options")
             if any(found.get(k) != wanted[k] for k in keys):
                 raise _geometry_mismatch(root, found, {k: wanted[k] for k in keys})
+            if "settings" in attrs:
+                target = root.with_name(root.name.removesuffix(".partial"))
+                check_settings(root, target, existing.get("settings"), attrs["settings"])
             logger.info("attached to zarr store %s", root)
         return cls(root, geometry, cls._open_array(root))
 
@@ -380,9 +458,19 @@ class ZarrChunkStore:
         Raises:
             ValueError: if ``root`` is not a zarr array written by these writers.
         """
+        return cls.read_attrs(root)["canvas"]
+
+    @classmethod
+    def read_attrs(cls, root: Path) -> dict[str, Any]:
+        """All attributes of an existing store, whose ``canvas`` attribute is checked.
+
+        Raises:
+            ValueError: if ``root`` is not a zarr array written by these writers.
+        """
         try:
             array = cls._zarr().open_array(str(root), mode="r")
-            canvas = dict(array.attrs).get("canvas")
+            attrs = dict(array.attrs)
+            canvas = attrs.get("canvas")
         except Exception as err:  # zarr raises several kinds for a broken store
             raise ValueError(
                 f"{str(root)!r} exists but is not a readable zarr canvas store ({err}); "
@@ -392,7 +480,7 @@ class ZarrChunkStore:
             raise ValueError(
                 f"{str(root)!r} is not a zarr canvas written by infinitygan; delete it"
             )
-        return canvas
+        return attrs
 
     def _chunk_file(self, cy: int, cx: int) -> Path:
         if self.is_v3():

@@ -43,6 +43,7 @@ from infinitygan.writers._store import (
     SCRATCH_VERSION,
     NpyChunkStore,
     ZarrChunkStore,
+    check_settings,
     scratch_path,
 )
 
@@ -77,15 +78,18 @@ class CanvasWriter:
         metadata: dict[str, Any],
         resume: bool = False,
         options: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
         self.format = format_of(self.path)
         self.geometry: CanvasGeometry = validate_geometry(height, width, chunk)
         self.options = normalize_options(self.format, options)
         self.metadata = _checked_metadata(metadata)
+        self.settings = None if settings is None else _checked_metadata(settings, "settings")
         self.scratch = scratch_path(self.path)
         exists = os.path.lexists(self.scratch)
-        check_output_path(self.path, height, width, options=self.options, check_disk=not exists)
+        # A resumed write needs only the space its missing chunks take (credited in the check).
+        check_output_path(self.path, height, width, options=self.options)
         if exists and not resume:
             raise ValueError(self._stale_message())
         self._store: NpyChunkStore | ZarrChunkStore
@@ -107,12 +111,21 @@ class CanvasWriter:
     # -- descriptions -----------------------------------------------------------------------
 
     def _manifest(self) -> dict[str, Any]:
-        return {
+        manifest = {
             "kind": SCRATCH_KIND,
             "version": SCRATCH_VERSION,
             "target": self.path.name,
             **self.geometry.as_dict(),
         }
+        if self.settings is not None:
+            manifest["settings"] = self._resume_settings()
+        return manifest
+
+    def _resume_settings(self) -> dict[str, Any]:
+        # What a resume must match besides the geometry: the caller's settings and the format
+        # options (a zarr store compares its options separately, as before).
+        assert self.settings is not None
+        return {**self.settings, "format_options": self.options}
 
     def _canvas_details(self) -> dict[str, Any]:
         # No file name in here: a renamed output stays byte-identical.
@@ -125,7 +138,10 @@ class CanvasWriter:
         }
 
     def _zarr_attrs(self) -> dict[str, Any]:
-        return {"canvas": self._canvas_details(), "metadata": self.metadata}
+        attrs = {"canvas": self._canvas_details(), "metadata": self.metadata}
+        if self.settings is not None:
+            attrs["settings"] = self._resume_settings()
+        return attrs
 
     def _stale_message(self) -> str:
         try:
@@ -254,7 +270,10 @@ class CanvasWriter:
                 details.update(write_tiff(self._store, self.path, self.options, description))
             else:
                 details.update(write_dzi(self._store, self.path, self.options))
-        atomic_write_json(sidecar_path(self.path), {"canvas": details, "metadata": self.metadata})
+        sidecar = {"canvas": details, "metadata": self.metadata}
+        if self.settings is not None:
+            sidecar["settings"] = self._resume_settings()
+        atomic_write_json(sidecar_path(self.path), sidecar)
         if isinstance(self._store, NpyChunkStore):
             self._store.remove()
         self._closed = True
@@ -288,13 +307,52 @@ class CanvasWriter:
         )
 
 
-def _checked_metadata(metadata: Any) -> dict[str, Any]:
+def is_finished(
+    path: str | os.PathLike[str],
+    settings: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> bool:
+    """Whether ``path`` is a finished output of a write with these settings (so a resumed run
+    may keep it), or False when it still has to be written (missing, or ``PATH.partial`` left).
+
+    Args:
+        path: Target path.
+        settings: The settings the write would be opened with (see :func:`open_canvas_writer`).
+        options: Its format options (defaults filled in).
+
+    Raises:
+        ResumeMismatchError: the finished file was written with other settings.
+        ValueError: the file exists but its sidecar records no settings (not written by such a
+            run, or by an older version), so it cannot be kept safely.
+    """
+    path = Path(path)
+    if not os.path.lexists(path) or os.path.lexists(scratch_path(path)):
+        return False
+    wanted = {
+        **_checked_metadata(settings, "settings"),
+        "format_options": normalize_options(format_of(path), options),
+    }
+    try:
+        found = json.loads(sidecar_path(path).read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if not isinstance(found, dict):
+        raise ValueError(
+            f"{path} already exists and its sidecar {sidecar_path(path).name} does not record "
+            "the settings it was made with, so a resumed run cannot keep it; move it away, or "
+            "overwrite it (CLI: --force)"
+        )
+    check_settings(path, path, found, wanted)
+    return True
+
+
+def _checked_metadata(metadata: Any, what: str = "metadata") -> dict[str, Any]:
     if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+        raise ValueError(f"{what} must be a dict, got {type(metadata).__name__}")
     try:
         return json.loads(json.dumps(metadata))
     except (TypeError, ValueError) as err:
-        raise ValueError(f"metadata must be JSON-serialisable: {err}") from err
+        raise ValueError(f"{what} must be JSON-serialisable: {err}") from err
 
 
 def open_canvas_writer(
@@ -306,6 +364,7 @@ def open_canvas_writer(
     metadata: dict[str, Any],
     resume: bool = False,
     options: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> CanvasWriter:
     """Open a writer for a ``height`` x ``width`` RGB canvas; the format follows the extension.
 
@@ -318,6 +377,10 @@ def open_canvas_writer(
         resume: Continue an interrupted write (finished chunks are kept); also how further
             processes attach to a write another process created.
         options: Format options, see ``docs/output-formats.md``.
+        settings: Everything else that determines the pixels (model hash, seeds, region,
+            precision, ...), a flat JSON-serialisable dict. It is recorded in the scratch store
+            with the format options, and a resume whose settings or options differ is refused
+            with a :class:`ResumeMismatchError` naming each difference. None: not checked.
 
     Returns:
         The writer (also a context manager: a clean exit finalises, an exception keeps the
@@ -326,6 +389,7 @@ def open_canvas_writer(
     Raises:
         ValueError: for any problem found before work starts (see :func:`check_output_path`),
             bad options, or a leftover ``PATH.partial`` without ``resume=True``.
+        ResumeMismatchError: (a ValueError) when resuming with other ``settings`` or options.
 
     Example:
         >>> with open_canvas_writer("out.tif", 4096, 16384, metadata={"seed": 3}) as w:
@@ -341,4 +405,5 @@ def open_canvas_writer(
         metadata=metadata,
         resume=resume,
         options=options,
+        settings=settings,
     )
