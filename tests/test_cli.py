@@ -148,10 +148,11 @@ def test_convert_command(tmp_path, tiny_generator):
     bad = CliRunner().invoke(main, ["convert", str(ckpt), str(bad_out), "--preset", "paper-101"])
     assert bad.exit_code != 0 and "preset" in bad.output and "Traceback" not in bad.output
     # Without --preset the architecture is detected from the weights.
-    detected = CliRunner().invoke(main, ["convert", str(ckpt), str(out)])
+    detected_out = tmp_path / "detected.safetensors"
+    detected = CliRunner().invoke(main, ["convert", str(ckpt), str(detected_out)])
     assert detected.exit_code == 0, detected.output
     assert "preset tiny, detected" in detected.output
-    assert load_generator(out).config.name == "tiny"
+    assert load_generator(detected_out).config.name == "tiny"
 
 
 def _to_official(key: str) -> str:
