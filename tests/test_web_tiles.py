@@ -16,6 +16,7 @@ from infinitygan.imageio import to_uint8
 from infinitygan.web.description import (
     COORD_LIMIT,
     MAX_DESC_CHARS,
+    MAX_DESC_DEPTH,
     MAX_EDITS,
     SEED_LIMIT,
     Anchor,
@@ -25,6 +26,7 @@ from infinitygan.web.description import (
     UnsupportedDescription,
     check_renderable,
     encode_extras,
+    json_depth,
     parse_description,
     render,
 )
@@ -123,6 +125,28 @@ def _edit(**kw: object) -> dict[str, object]:
 def test_malformed_descriptions_are_rejected(desc, message):
     with pytest.raises(DescriptionError, match=message):
         parse_description(0, desc)
+
+
+def test_deeply_nested_descriptions_are_refused_before_parsing():
+    # 1,000 brackets: 1,334 characters of base64, under the length limit, but json.loads
+    # would raise RecursionError (a 500 from the server) on them.
+    nested = base64.urlsafe_b64encode(b"[" * 1000).decode().rstrip("=")
+    assert len(nested) <= MAX_DESC_CHARS
+    with pytest.raises(DescriptionError, match=f"1000 deep; at most {MAX_DESC_DEPTH}"):
+        parse_description(0, nested)
+    objects = base64.urlsafe_b64encode(b'{"a":' * 500).decode().rstrip("=")
+    with pytest.raises(DescriptionError, match="500 deep"):
+        parse_description(0, objects)
+    # The deepest valid description (description > edits > edit) is well within the bound.
+    text = encode_extras(CanvasSpec(seed=0, edits=(BoxEdit(0, 0, 8, 8, "noise", 4),)))
+    assert parse_description(0, text).edits[0].what == "noise"
+
+
+def test_json_depth_ignores_brackets_inside_strings():
+    assert json_depth("") == 0 and json_depth("1") == 0
+    assert json_depth('{"a": [[1], {"b": []}]}') == 4
+    assert json_depth('["[[[[", "\\"[[", "x\\\\"]') == 1  # escaped quotes and backslashes
+    assert json_depth('"' + "[" * 50) == 0  # an unterminated string: parsing reports it
 
 
 def test_seed_range_is_checked():

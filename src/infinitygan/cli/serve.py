@@ -135,6 +135,7 @@ def serve(
         model_identity,
     )
     from infinitygan.web.description import SEED_LIMIT
+    from infinitygan.web.protocol import ExplorerH11Protocol
 
     if abs(seed) > SEED_LIMIT:
         raise click.BadParameter(f"must lie within +-{SEED_LIMIT}", param_hint="--seed")
@@ -186,6 +187,7 @@ def serve(
         limit_concurrency=1024,
         h11_max_incomplete_event_size=16 * 1024,
         lifespan="on",
+        http=ExplorerH11Protocol,
     )
     server = uvicorn.Server(config)
     try:

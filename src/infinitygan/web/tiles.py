@@ -6,6 +6,11 @@ covers ``2**k`` times the side, ``[row * 256 * 2**k, ...)``, and is the 2x2 box 
 half up, on uint8) of the four level ``k - 1`` tiles it covers. Level 0 tiles are rendered one
 by one (on CPU a 256-pixel tile costs less per pixel than a larger block) and deeper levels are
 composed from cached finer tiles, so every level is a pure function of the level 0 tiles.
+
+A tile may also be asked for at a smaller size ``256 >> shrink``: tile ``(row, col)`` of level
+``k`` and size ``s`` covers ``s * 2**k`` canvas pixels per side and is the level ``k - shrink``
+tile ``(row, col)`` box-filtered ``shrink`` more times, i.e. exactly that part of the 256-pixel
+level ``k`` tile. Deep levels shown in small tiles need fewer level 0 tiles outside the view.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ logger = logging.getLogger(__name__)
 TILE_SIZE = 256
 #: Deepest zoom-out level the explorer can serve (level k tiles cover (256 * 2**k)^2 pixels).
 LEVEL_LIMIT = 8
+#: Most halvings of a tile's size (smallest tile: 256 >> MAX_SHRINK pixels).
+MAX_SHRINK = 3
+#: Deepest level whose tiles' missing level 0 tiles are counted one by one (4**5 lookups);
+#: deeper tiles count as all missing.
+COUNT_LEVEL_LIMIT = 5
 
 #: ``render(description, top, left, height, width) -> Tensor [3, height, width]`` in about [-1, 1].
 RenderFn = Callable[[CanvasSpec, int, int, int, int], Tensor]
@@ -67,9 +77,10 @@ def decode_png(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB")).copy()
 
 
-def tile_index_limit(level: int) -> int:
-    """Tiles of ``level`` have row and column indices in ``[-limit, limit)``."""
-    return COORD_LIMIT // (TILE_SIZE << level)
+def tile_index_limit(level: int, shrink: int = 0) -> int:
+    """Tiles of ``level`` and size ``256 >> shrink`` have row and column indices in
+    ``[-limit, limit)``."""
+    return COORD_LIMIT // ((TILE_SIZE >> shrink) << level)
 
 
 def tile_span(level: int) -> int:
@@ -251,6 +262,7 @@ class TileStore:
         self.rendered_pixels = 0  # canvas pixels drawn by the model
         self.tiles_made = 0  # tiles of any level produced (not read from a cache)
         self._recent: deque[tuple[float, int]] = deque()  # (time, pixels) for a rate
+        self._durations: deque[float] = deque(maxlen=8)  # seconds of recent level 0 renders
 
     # ----------------------------------------------------------------------------------------
     def cached_png(self, key: TileKey) -> bytes | None:
@@ -288,6 +300,56 @@ class TileStore:
         self.memory.put(("px", key), pixels)
         return pixels
 
+    def shrunk_png(
+        self,
+        description: CanvasSpec,
+        key: TileKey,
+        shrink: int,
+        should_stop: StopCheck = _never,
+    ) -> bytes:
+        """PNG bytes of tile ``key`` box-filtered ``shrink`` more times: the tile of level
+        ``key.level + shrink`` and size ``256 >> shrink`` at ``(key.row, key.col)``."""
+        if shrink == 0:
+            return self.png(description, key, should_stop)
+        data = self.memory.get(("png", key, shrink))
+        if data is None:
+            pixels = self.pixels(description, key, should_stop)
+            for _ in range(shrink):
+                pixels = downsample2x(pixels)
+            data = encode_png(pixels)
+            self.memory.put(("png", key, shrink), data)
+        return data  # type: ignore[return-value]
+
+    def renders_needed(self, key: TileKey) -> int:
+        """Level 0 tiles that making ``key`` would render: those under it not in the memory
+        cache (all ``4**level`` of them past :data:`COUNT_LEVEL_LIMIT`; 0 when ``key`` itself
+        is cached)."""
+        if ("px", key) in self.memory or ("png", key) in self.memory:
+            return 0
+        if key.level == 0:
+            return 1
+        if key.level > COUNT_LEVEL_LIMIT:
+            return 4**key.level
+        return sum(self.renders_needed(child) for child in key.children())
+
+    def seconds_per_tile(self) -> float | None:
+        """Median time of the recent level 0 renders (None before the first)."""
+        with self._lock:
+            times = sorted(self._durations)
+        return times[len(times) // 2] if times else None
+
+    def measure(self, description: CanvasSpec, count: int = 2) -> float:
+        """Time ``count`` level 0 renders of ``description`` (tile (0, 0); nothing is cached or
+        counted as made) and return :meth:`seconds_per_tile`. The first render also pays one-off
+        costs, so only the later ones are kept when there are several."""
+        for i in range(count):
+            t0 = time.perf_counter()
+            self._render(description, 0, 0, TILE_SIZE, TILE_SIZE)
+            if i > 0 or count == 1:
+                with self._lock:
+                    self._durations.append(time.perf_counter() - t0)
+        return self.seconds_per_tile()  # type: ignore[return-value]
+
     def pixels(
         self, description: CanvasSpec, key: TileKey, should_stop: StopCheck = _never
     ) -> np.ndarray:
@@ -306,7 +368,10 @@ class TileStore:
             top, left = key.row * TILE_SIZE, key.col * TILE_SIZE
             t0 = time.perf_counter()
             out = to_uint8(self._render(description, top, left, TILE_SIZE, TILE_SIZE))
-            logger.debug("rendered tile %s in %.3f s", key, time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            logger.debug("rendered tile %s in %.3f s", key, seconds)
+            with self._lock:
+                self._durations.append(seconds)
             self._count(TILE_SIZE * TILE_SIZE)
         else:
             parts = [self.pixels(description, c, should_stop) for c in key.children()]
