@@ -283,6 +283,57 @@ def test_level2_tile_is_the_box_filter_of_its_children():
     assert len(calls) == 16
 
 
+def test_block_render_makes_a_level1_tile_in_one_call(tiny_generator):
+    calls = []
+
+    def fn(d, top, left, h, w):
+        calls.append((top, left, h, w))
+        return render(tiny_generator, d, top, left, h, w)
+
+    store = TileStore(fn, MemoryCache(64 << 20), block_render=True)
+    d = CanvasSpec(seed=3)
+    key = TileKey("plain", 3, 1, -1, 2)  # canvas rows [-512, 0), cols [1024, 1536)
+    assert store.renders_needed(key) == 4
+    tile = store.pixels(d, key)
+    assert calls == [(-512, 1024, 512, 512)] and store.tiles_made == 5
+    assert store.renders_needed(key) == 0 and store.seconds_per_tile() > 0
+    quarters = [store.pixels(d, c) for c in key.children()]  # cached by the block render
+    assert len(calls) == 1
+    mosaic = np.concatenate(
+        [np.concatenate(quarters[:2], axis=1), np.concatenate(quarters[2:], axis=1)], axis=0
+    )
+    assert np.array_equal(tile, downsample2x(mosaic))
+    for child, pixels in zip(key.children(), quarters):
+        alone = generate_region(tiny_generator, 3, child.row * 256, child.col * 256, 256, 256)
+        diff = np.abs(pixels.astype(int) - to_uint8(alone).astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float rounding only
+    # With a quarter cached already, only the missing ones are rendered, one by one.
+    fresh = TileStore(fn, MemoryCache(64 << 20), block_render=True)
+    fresh.memory.put(("px", key.children()[0]), quarters[0])
+    assert fresh.renders_needed(key) == 3
+    calls.clear()
+    fresh.pixels(d, key)
+    assert sorted(calls) == sorted((c.row * 256, c.col * 256, 256, 256) for c in key.children()[1:])
+
+
+def test_small_tiles_and_work_estimates():
+    store = TileStore(coord_render, MemoryCache(64 << 20))
+    d = CanvasSpec(seed=1)
+    key = TileKey("plain", 1, 2, 0, -1)
+    assert store.renders_needed(key) == 16
+    assert store.renders_needed(TileKey("plain", 1, 7, 0, 0)) == 4**7  # not counted one by one
+    store.pixels(d, TileKey("plain", 1, 0, 1, -4))
+    assert store.renders_needed(key) == 15
+    whole = store.pixels(d, key)
+    for shrink in (1, 2):
+        part = decode_png(store.shrunk_png(d, key, shrink))
+        want = whole
+        for _ in range(shrink):
+            want = downsample2x(want)
+        assert np.array_equal(part, want)
+    assert tile_index_limit(2, 2) == tile_index_limit(0)
+
+
 def test_region_download_matches_tiles():
     store = TileStore(coord_render, MemoryCache(64 << 20))
     d = CanvasSpec(seed=5)

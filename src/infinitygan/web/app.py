@@ -110,8 +110,10 @@ class ServerOptions:
         max_memory: activation budget per texture tile when rendering, in bytes.
         zoom_budget: seconds within which the page must be able to fill its view at a level
             for that level to be offered (from the measured render speed).
-        measure_speed: time two level 0 renders when the app is created (with a generator),
-            so that the page knows the render speed before the first tile.
+        measure_speed: time a render when the app is created (with a generator), so that the
+            page knows the render speed before the first tile.
+        block_render: render a level 1 tile from nothing as one 512 x 512 block (cheaper per
+            pixel on CPU; see :class:`infinitygan.web.tiles.TileStore`).
     """
 
     default_seed: int = 0
@@ -126,6 +128,7 @@ class ServerOptions:
     max_memory: int = DEFAULT_MAX_MEMORY // 4
     zoom_budget: float = 30.0
     measure_speed: bool = True
+    block_render: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_level <= LEVEL_LIMIT:
@@ -380,7 +383,9 @@ def create_app(
             raise ValueError("create_app needs a generator or a render_fn")
         render_fn = functools.partial(render, G, device=device, max_memory=options.max_memory)
     disk = DiskCache(options.cache_dir, model_id) if options.cache_dir is not None else None
-    store = TileStore(render_fn, MemoryCache(options.cache_bytes), disk)
+    store = TileStore(
+        render_fn, MemoryCache(options.cache_bytes), disk, block_render=options.block_render
+    )
     if G is not None and options.measure_speed:
         seconds = store.measure(CanvasSpec(seed=options.default_seed))
         logger.info("a 256 x 256 tile renders in %.3f s on %s", seconds, device)

@@ -214,10 +214,12 @@
   // Tile loading
 
   // Tiles of level k are 256 >> shrink(k) pixels: a level k tile of that size is the level
-  // k - shrink tile box-filtered shrink more times (see tiles.py).
+  // k - shrink tile box-filtered shrink more times (see tiles.py). Each tile of level 1 and
+  // deeper then covers 512 canvas pixels per side (the server renders those as one block) until
+  // tiles would be smaller than MIN_TILE.
   function shrinkAt(z) {
     const level = Math.max(0, -z);
-    return Math.min(level, explorer.info.max_shrink, Math.log2(TILE / MIN_TILE));
+    return Math.max(0, Math.min(level - 1, explorer.info.max_shrink, Math.log2(TILE / MIN_TILE)));
   }
 
   function tileSizeAt(z) {
