@@ -699,6 +699,8 @@ def test_serve_command_end_to_end(model_file):
             "cpu",
             "--seed",
             "12",
+            "--zoom-budget",
+            "7.5",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -712,6 +714,9 @@ def test_serve_command_end_to_end(model_file):
         base = url.split("#")[0]
         status, _, body = request(base, "/api/info")
         assert status == 200 and json.loads(body)["default_seed"] == 12
+        assert json.loads(body)["zoom_budget"] == 7.5 and json.loads(body)["seconds_per_tile"] > 0
+        # The command's protocol answers an oversized request head with 431, not a reset.
+        assert request(base, "/api/info", headers={"X-Big": "a" * (1 << 20)})[0] == 431
         assert request(base, "/tiles/12/0/0/0.png")[0] == 200
     finally:
         proc.send_signal(signal.SIGINT)

@@ -85,6 +85,14 @@ def server_url(host: str, port: int) -> str:
     help="Deepest zoom-out level (level k tiles are downsampled 2^k times).",
 )
 @click.option(
+    "--zoom-budget",
+    default=30.0,
+    type=click.FloatRange(1, 3600),
+    show_default=True,
+    help="Seconds: the page offers the zoom-out levels whose view the server can fill within "
+    "this time at the render speed it measures.",
+)
+@click.option(
     "--workers", default=1, type=click.IntRange(1, 64), help="Generation threads for the device."
 )
 @click.option(
@@ -109,6 +117,7 @@ def serve(
     cache_dir: Path | None,
     cache_mb: int,
     max_level: int,
+    zoom_budget: float,
     workers: int,
     max_queue: int,
     max_download: int,
@@ -156,6 +165,7 @@ def serve(
     options = ServerOptions(
         default_seed=seed,
         max_level=max_level,
+        zoom_budget=zoom_budget,
         workers=workers,
         max_queue=max_queue,
         cache_bytes=cache_mb << 20,
