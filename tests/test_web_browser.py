@@ -54,9 +54,10 @@ CLIP = {"x": 340, "y": 190, "width": 280, "height": 220}
 @pytest.fixture(scope="module")
 def explorer_server():
     G = build_generator("tiny", seed=0)
-    app = create_app(
-        G, model_name="tiny (test)", model_id="7e57", options=ServerOptions(max_level=3)
-    )
+    # A budget of an hour offers every level whatever the machine's load (the offered range
+    # follows the measured speed; test_zooming_out_... checks that with the default budget).
+    options = ServerOptions(max_level=3, zoom_budget=3600)
+    app = create_app(G, model_name="tiny (test)", model_id="7e57", options=options)
     with BackgroundServer(app) as server:
         yield server, G, app
 
@@ -494,3 +495,30 @@ def test_zooming_out_to_the_widest_level_fills_the_view_in_seconds(browser):
     finally:
         context.close()
     assert problems == []
+
+
+def test_zoom_range_follows_the_measured_speed(browser):
+    import torch
+
+    def slow(spec, top, left, h, w):  # 0.15 s per 256 x 256 tile
+        time.sleep(0.15 * h * w / 256**2)
+        return torch.zeros(3, h, w)
+
+    app = create_app(None, model_name="slow", model_id="5104", render_fn=slow)
+    seconds = app.state.explorer.store.measure(CanvasSpec(seed=0))
+    assert 0.15 <= seconds < 0.25
+    context = browser.new_context(viewport={"width": VIEW_W, "height": VIEW_H})
+    page = context.new_page()
+    try:
+        with BackgroundServer(app) as server:
+            page.goto(f"{server.url}#s=0&x=0&y=0&z=0")
+            page.wait_for_function("() => window.explorer && explorer.ready")
+            # 640 x 480 at level 2: at most 6 x 5 tiles of 512 canvas pixels = 120 level 0
+            # tiles, 18 s at 0.15 s each; level 3 needs 11 x 9 x 4 x 4 = 396 tiles (59 s).
+            assert page.evaluate("explorer.map.getMinZoom()") == -2
+            assert "(widest 2)" in page.locator("#status-zoom").inner_text()
+            # A bigger window needs more tiles per level: level 2 would take 59 s now.
+            page.set_viewport_size({"width": 2 * VIEW_W, "height": 2 * VIEW_H})
+            page.wait_for_function("() => explorer.map.getMinZoom() === -1", timeout=10_000)
+    finally:
+        context.close()

@@ -69,7 +69,8 @@
   // queued and running jobs still have to render, and how long that takes at that speed.
   function serverStatus() {
     const s = explorer.serverStats;
-    if (!s) return "server: no answer yet";
+    const measured = explorer.info.seconds_per_tile; // timed when the server started
+    if (!s) return measured ? "server " + (explorer.info.workers / measured).toFixed(1) + " tiles/s" : "server";
     const perTile = s.seconds_per_tile;
     const speed = perTile ? (explorer.info.workers / perTile).toFixed(1) + " tiles/s" : "";
     if (!s.work_left && !s.running && !s.queue) return "server idle" + (speed ? ", " + speed : "");
