@@ -597,13 +597,19 @@ def create_app(
             pixels = store.region(description, level, top, left, height, width, should_stop)
             return encode_png(pixels, compress_level=6)
 
+        rows = range(top // TILE_SIZE, (top + height - 1) // TILE_SIZE + 1)
+        cols = range(left // TILE_SIZE, (left + width - 1) // TILE_SIZE + 1)
+
         def cost() -> int:
             if level == 0:
                 return -(-height * width // (TILE_SIZE * TILE_SIZE))
+            if len(rows) * len(cols) * 4**level > 4096:  # too many to look up: all missing
+                return len(rows) * len(cols) * 4**level
+            extras = description.extras_id()
             return sum(
-                store.renders_needed(TileKey(description.extras_id(), seed, level, row, col))
-                for row in range(top // TILE_SIZE, (top + height - 1) // TILE_SIZE + 1)
-                for col in range(left // TILE_SIZE, (left + width - 1) // TILE_SIZE + 1)
+                store.renders_needed(TileKey(extras, seed, level, row, col))
+                for row in rows
+                for col in cols
             )
 
         key = ("image", description.extras_id(), seed, level, top, left, height, width)

@@ -52,9 +52,8 @@ class _LingeringTransport:
     """Wraps a transport so that ``close`` shuts down writing and lets the peer finish sending;
     the protocol discards what arrives, and the real close follows at EOF or a limit."""
 
-    def __init__(self, transport: asyncio.Transport, protocol: ExplorerH11Protocol) -> None:
+    def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._protocol = protocol
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
 
@@ -103,7 +102,7 @@ class ExplorerH11Protocol(H11Protocol):
         self._discarded = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        super().connection_made(_LingeringTransport(transport))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         transport: _LingeringTransport = self.transport  # type: ignore[assignment]
@@ -125,6 +124,13 @@ class ExplorerH11Protocol(H11Protocol):
         if transport is not None and transport._timer is not None:
             transport._timer.cancel()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server is stopping: close idle connections at once, without lingering."""
+        super().shutdown()
+        transport: _LingeringTransport = self.transport  # type: ignore[assignment]
+        if transport.lingering:
+            transport.abort_linger()
 
     def send_400_response(self, msg: str) -> None:
         error = self.conn.error

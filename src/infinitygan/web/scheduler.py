@@ -111,7 +111,7 @@ class Scheduler:
         """Queue ``fn`` under ``key``, or join the pending or running job of the same key.
 
         ``fn`` is called with one argument, ``should_stop() -> bool``. ``cost()`` tells how much
-        work the job has left (see :class:`Job`; called once here, outside the lock).
+        work the job has left (see :class:`Job`; called here, outside the lock, for a new job).
 
         Every successful call must be paired with :meth:`release` when the caller stops waiting
         before the job's future is done.
@@ -120,7 +120,9 @@ class Scheduler:
             QueueFull: when ``max_queue`` jobs are already waiting.
             SchedulerClosed: after :meth:`close`.
         """
-        queued_cost = cost() if cost is not None else 0
+        with self._cv:
+            joining = key in self._jobs and not self._jobs[key].stop.is_set()
+        queued_cost = cost() if cost is not None and not joining else 0
         with self._cv:
             if self._closed:
                 raise SchedulerClosed("the generation queue is shut down")

@@ -4,8 +4,9 @@ Level 0 tile ``(row, col)`` is the 256 x 256 region of canvas pixels starting at
 ``(row * 256, col * 256)``; rows and columns may be negative. Level ``k`` tile ``(row, col)``
 covers ``2**k`` times the side, ``[row * 256 * 2**k, ...)``, and is the 2x2 box filter (rounding
 half up, on uint8) of the four level ``k - 1`` tiles it covers. Level 0 tiles are rendered one
-by one (on CPU a 256-pixel tile costs less per pixel than a larger block) and deeper levels are
-composed from cached finer tiles, so every level is a pure function of the level 0 tiles.
+by one, or four at a time as one 512-pixel block when a level 1 tile is made from nothing (see
+:class:`TileStore`), and deeper levels are composed from cached finer tiles, so every level is a
+pure function of the level 0 tiles.
 
 A tile may also be asked for at a smaller size ``256 >> shrink``: tile ``(row, col)`` of level
 ``k`` and size ``s`` covers ``s * 2**k`` canvas pixels per side and is the level ``k - shrink``
@@ -275,7 +276,7 @@ class TileStore:
         self.rendered_pixels = 0  # canvas pixels drawn by the model
         self.tiles_made = 0  # tiles of any level produced (not read from a cache)
         self._recent: deque[tuple[float, int]] = deque()  # (time, pixels) for a rate
-        self._durations: deque[float] = deque(maxlen=8)  # seconds of recent level 0 renders
+        self._durations: deque[float] = deque(maxlen=8)  # recent render seconds per level 0 tile
 
     # ----------------------------------------------------------------------------------------
     def cached_png(self, key: TileKey) -> bytes | None:
