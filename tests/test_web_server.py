@@ -556,7 +556,7 @@ def test_stats_report_render_speed_and_work_left():
             t.join(30)
         s = stats()
         assert s["work_left"] == 0 and s["tiles_made"] == (16 + 4 + 1) + (4 + 1)
-        assert 0 < s["seconds_per_tile"] < 30
+        assert 0 < s["seconds_per_tile"] < 30 and 0 < s["seconds_per_zoom_tile"] < 30
 
 
 def test_speed_is_measured_when_the_app_is_created():

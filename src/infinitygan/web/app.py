@@ -447,6 +447,7 @@ def create_app(
             "zoom_budget": options.zoom_budget,
             "workers": options.workers,
             "seconds_per_tile": store.seconds_per_tile(),
+            "seconds_per_zoom_tile": store.seconds_per_zoom_tile(),
             "coord_limit": COORD_LIMIT,
             "seed_limit": SEED_LIMIT,
             "default_seed": options.default_seed,
@@ -478,6 +479,7 @@ def create_app(
             "rendered_pixels": store.rendered_pixels,
             "tiles_per_second": round(store.recent_rate(), 3),
             "seconds_per_tile": store.seconds_per_tile(),
+            "seconds_per_zoom_tile": store.seconds_per_zoom_tile(),
             "work_left": await run_in_threadpool(scheduler.work_left),
             "cache": {
                 "entries": len(store.memory),

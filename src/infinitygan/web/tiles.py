@@ -277,6 +277,7 @@ class TileStore:
         self.tiles_made = 0  # tiles of any level produced (not read from a cache)
         self._recent: deque[tuple[float, int]] = deque()  # (time, pixels) for a rate
         self._durations: deque[float] = deque(maxlen=8)  # recent render seconds per level 0 tile
+        self._block_durations: deque[float] = deque(maxlen=8)  # the same, of block renders
 
     # ----------------------------------------------------------------------------------------
     def cached_png(self, key: TileKey) -> bytes | None:
@@ -347,10 +348,17 @@ class TileStore:
         return sum(self.renders_needed(child) for child in key.children())
 
     def seconds_per_tile(self) -> float | None:
-        """Median time of the recent level 0 renders (None before the first)."""
+        """Median render time per level 0 tile of the recent renders (None before the first)."""
         with self._lock:
             times = sorted(self._durations)
         return times[len(times) // 2] if times else None
+
+    def seconds_per_zoom_tile(self) -> float | None:
+        """Median render time per level 0 tile of what zooming out renders: the recent block
+        renders with ``block_render`` (after the first), else :meth:`seconds_per_tile`."""
+        with self._lock:
+            times = sorted(self._block_durations) if self.block_render else []
+        return times[len(times) // 2] if times else self.seconds_per_tile()
 
     def measure(self, description: CanvasSpec) -> float:
         """Time the rendering of ``description`` near the origin (nothing is cached or counted
@@ -368,6 +376,8 @@ class TileStore:
         """Note a render of ``tiles`` level 0 tiles that took ``seconds``."""
         with self._lock:
             self._durations.extend([seconds / tiles] * tiles)
+            if tiles > 1:
+                self._block_durations.extend([seconds / tiles] * tiles)
 
     def pixels(
         self, description: CanvasSpec, key: TileKey, should_stop: StopCheck = _never

@@ -235,11 +235,12 @@
     return tiles * Math.pow(4, level - shrinkAt(-level));
   }
 
-  // The widest level whose view the server fills within its zoom budget at its measured speed.
+  // The widest level whose view the server fills within its zoom budget at the speed it
+  // measures for what zooming out renders (blocks of four level 0 tiles).
   function widestLevel() {
     const info = explorer.info;
     const s = explorer.serverStats;
-    const perTile = (s && s.seconds_per_tile) || info.seconds_per_tile;
+    const perTile = (s && s.seconds_per_zoom_tile) || info.seconds_per_zoom_tile;
     if (!perTile) return info.max_level; // nothing rendered yet: speed unknown
     const size = explorer.map.getSize();
     let level = 0;
