@@ -65,17 +65,20 @@
     return Math.floor(seconds / 60) + " min " + Math.round(seconds % 60) + " s";
   }
 
-  // What the server is doing, from its /api/stats: its render speed, the level 0 tiles its
-  // queued and running jobs still have to render, and how long that takes at that speed.
+  // What the server is doing, from its /api/stats: its render speed, the level 0 tiles still to
+  // render for this page (what its queued and running jobs need, plus at most 4^k for each
+  // level k tile the page has not sent yet), and how long that takes at that speed.
   function serverStatus() {
     const s = explorer.serverStats;
     const measured = explorer.info.seconds_per_tile; // timed when the server started
     if (!s) return measured ? "server " + (explorer.info.workers / measured).toFixed(1) + " tiles/s" : "server";
     const perTile = s.seconds_per_tile;
     const speed = perTile ? (explorer.info.workers / perTile).toFixed(1) + " tiles/s" : "";
-    if (!s.work_left && !s.running && !s.queue) return "server idle" + (speed ? ", " + speed : "");
-    const parts = ["server " + (speed || "rendering"), s.work_left + " tiles to render"];
-    if (perTile) parts.push("~" + formatSeconds((s.work_left * perTile) / explorer.info.workers));
+    let left = s.work_left;
+    for (const entry of explorer.pending) left += Math.pow(4, -Math.min(0, entry.coords.z) - shrinkAt(entry.coords.z));
+    if (!left && !s.running && !s.queue) return "server idle" + (speed ? ", " + speed : "");
+    const parts = ["server " + (speed || "rendering"), left + " tiles to render"];
+    if (perTile) parts.push("~" + formatSeconds((left * perTile) / explorer.info.workers));
     return parts.join(", ");
   }
 
