@@ -379,7 +379,8 @@ def test_bad_share_links_fall_back_with_one_message(explorer_server, page):
     assert page.locator("#seed").input_value() == "0" and "s=0" in page.url
     not_json = "abc"
     not_drawable = base64.urlsafe_b64encode(b'{"anchors": 5}').decode().rstrip("=")
-    for desc, why in ((not_json, "is not readable"), (not_drawable, "must be lists")):
+    assert "without anchors or edits" not in message  # the link had none
+    for desc, why in ((not_json, "are not readable"), (not_drawable, "must be lists")):
         page.tile_urls.clear()
         page.goto("about:blank")  # then a new page load, not a hash change
         page.goto(f"{server.url}#s=4&x=0&y=0&z=0&d={desc}")

@@ -314,8 +314,7 @@
           return;
         }
         if (!response.ok) {
-          let detail = response.statusText;
-          try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+          const detail = await errorDetail(response);
           explorer.stats.errors += 1;
           explorer.lastError = detail;
           showMessage("Tile error " + response.status + ": " + detail);
@@ -757,7 +756,7 @@
       if (big !== null && (big < 0n ? -big : big) <= BigInt(info.seed_limit)) {
         seed = Number(big);
       } else {
-        problems.push("its seed " + JSON.stringify(shorten(text)) + " is not an integer within \u00b1" +
+        problems.push("the seed " + JSON.stringify(shorten(text)) + " is not an integer within \u00b1" +
           info.seed_limit);
       }
     }
@@ -765,7 +764,7 @@
     if (desc) {
       let why = "";
       if (desc.length > info.limits.desc_chars || !/^[A-Za-z0-9_-]+$/.test(desc) || decodeDesc(desc) === null) {
-        why = "is not readable";
+        why = "are not readable";
       } else {
         try {
           const query = new URLSearchParams({ seed: String(seed), desc: desc });
@@ -776,13 +775,13 @@
         }
       }
       if (why) {
-        problems.push("its anchors and edits (d=" + shorten(desc) + ") " + why);
+        problems.push("the anchors and edits (d=" + shorten(desc) + ") " + why);
         desc = "";
       }
     }
     if (problems.length) {
-      showMessage("This link " + problems.join("; ") + ". Showing seed " + seed +
-        (desc ? "" : " without anchors or edits") + " instead.", true);
+      showMessage("In this link, " + problems.join("; ") + ". Showing seed " + seed +
+        (state.desc && !desc ? " without anchors or edits" : "") + ".", true);
     }
     return { seed: seed, desc: desc };
   }
