@@ -239,7 +239,8 @@ def test_region_selection_downloads_full_resolution(explorer_server, page, tmp_p
     assert page.problems == []
 
 
-def test_tiles_scrolled_away_are_cancelled_on_the_server(page):
+def gated_app():
+    """An app whose renders record their position and wait for ``gate`` to be set."""
     import threading
 
     import torch
@@ -252,7 +253,11 @@ def test_tiles_scrolled_away_are_cancelled_on_the_server(page):
         gate.wait(60)
         return torch.zeros(3, h, w)
 
-    app = create_app(None, model_name="gated", model_id="ab", render_fn=gated)
+    return gate, calls, create_app(None, model_name="gated", model_id="ab", render_fn=gated)
+
+
+def test_tiles_scrolled_away_are_cancelled_on_the_server(page):
+    gate, calls, app = gated_app()
     scheduler = app.state.explorer.scheduler
     with BackgroundServer(app) as server:
         page.goto(f"{server.url}#s=1&x=0&y=0&z=0")
@@ -411,17 +416,7 @@ def test_one_wheel_event_zooms_one_level(explorer_server, page):
 
 
 def test_download_view_shows_progress_and_can_be_cancelled(page):
-    import threading
-
-    import torch
-
-    gate = threading.Event()
-
-    def gated(spec, top, left, h, w):
-        gate.wait(60)
-        return torch.zeros(3, h, w)
-
-    app = create_app(None, model_name="gated", model_id="ab", render_fn=gated)
+    gate, _, app = gated_app()
     scheduler = app.state.explorer.scheduler
     with BackgroundServer(app) as server:
         page.goto(f"{server.url}#s=1&x=0&y=0&z=0")
