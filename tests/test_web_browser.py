@@ -514,6 +514,8 @@ def test_zoom_range_follows_the_measured_speed(browser):
             # tiles, 18 s at 0.15 s each; level 3 needs 11 x 9 x 4 x 4 = 396 tiles (59 s).
             assert page.evaluate("explorer.map.getMinZoom()") == -2
             assert "(widest 2)" in page.locator("#status-zoom").inner_text()
+            title = page.locator("#status-zoom").get_attribute("title")
+            assert title.startswith("Level 3 would take the server more than 30 s to fill")
             # A bigger window needs more tiles per level: level 2 would take 59 s now.
             page.set_viewport_size({"width": 2 * VIEW_W, "height": 2 * VIEW_H})
             page.wait_for_function("() => explorer.map.getMinZoom() === -1", timeout=10_000)

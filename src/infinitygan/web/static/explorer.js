@@ -87,9 +87,12 @@
     const c = centerPixel();
     const z = explorer.map.getZoom();
     $("status-position").textContent = "x " + c.x + "  y " + c.y;
-    $("status-zoom").textContent = z <= 0
-      ? "level " + (-z) + " (widest " + (-explorer.map.getMinZoom()) + ")"
-      : "zoom " + (1 << z) + "x";
+    const widest = -explorer.map.getMinZoom();
+    $("status-zoom").textContent = z <= 0 ? "level " + (-z) + " (widest " + widest + ")" : "zoom " + (1 << z) + "x";
+    $("status-zoom").title = widest < explorer.info.max_level
+      ? "Level " + (widest + 1) + " would take the server more than " + explorer.info.zoom_budget +
+        " s to fill at its measured speed, so it is not offered."
+      : "";
     $("status-rate").textContent = serverStatus();
     const waiting = explorer.pending.size + explorer.active.size;
     $("status-queue").textContent = waiting ? waiting + " loading" : "idle";
