@@ -54,9 +54,10 @@ CLIP = {"x": 340, "y": 190, "width": 280, "height": 220}
 @pytest.fixture(scope="module")
 def explorer_server():
     G = build_generator("tiny", seed=0)
-    app = create_app(
-        G, model_name="tiny (test)", model_id="7e57", options=ServerOptions(max_level=3)
-    )
+    # A budget of an hour offers every level whatever the machine's load (the offered range
+    # follows the measured speed; test_zooming_out_... checks that with the default budget).
+    options = ServerOptions(max_level=3, zoom_budget=3600)
+    app = create_app(G, model_name="tiny (test)", model_id="7e57", options=options)
     with BackgroundServer(app) as server:
         yield server, G, app
 
@@ -238,7 +239,8 @@ def test_region_selection_downloads_full_resolution(explorer_server, page, tmp_p
     assert page.problems == []
 
 
-def test_tiles_scrolled_away_are_cancelled_on_the_server(page):
+def gated_app():
+    """An app whose renders record their position and wait for ``gate`` to be set."""
     import threading
 
     import torch
@@ -251,7 +253,11 @@ def test_tiles_scrolled_away_are_cancelled_on_the_server(page):
         gate.wait(60)
         return torch.zeros(3, h, w)
 
-    app = create_app(None, model_name="gated", model_id="ab", render_fn=gated)
+    return gate, calls, create_app(None, model_name="gated", model_id="ab", render_fn=gated)
+
+
+def test_tiles_scrolled_away_are_cancelled_on_the_server(page):
+    gate, calls, app = gated_app()
     scheduler = app.state.explorer.scheduler
     with BackgroundServer(app) as server:
         page.goto(f"{server.url}#s=1&x=0&y=0&z=0")
@@ -299,6 +305,7 @@ def test_zoom_out_and_download_view(explorer_server, page, tmp_path):
     assert np.array_equal(grab(page), want)
     region = page.evaluate("explorer.viewRegion()")
     assert region["level"] == 1 and region["width"] == VIEW_W and region["height"] == VIEW_H
+    made = store.tiles_made
     with page.expect_download(timeout=120_000) as info:
         page.click("#download-view")
     path = tmp_path / "view.png"
@@ -308,6 +315,10 @@ def test_zoom_out_and_download_view(explorer_server, page, tmp_path):
         got = np.asarray(im.convert("RGB"))
     full = store.region(CanvasSpec(seed=3), 1, region["top"], region["left"], VIEW_H, VIEW_W)
     assert np.array_equal(got, full)
+    # The download was made from the tiles on screen: nothing fetched, nothing rendered.
+    assert page.evaluate("explorer.stats.viewDownloadFetched") == 0
+    assert store.tiles_made == made
+    assert page.locator("#progress").is_hidden()
     assert page.problems == []
 
 
@@ -360,3 +371,153 @@ def test_style_anchor_and_box_edit_with_undo(explorer_server, page):
     wait_idle(page)
     assert np.array_equal(grab(page), plain) and "&d=" not in page.url
     assert page.problems == []
+
+
+def test_bad_share_links_fall_back_with_one_message(explorer_server, page):
+    import base64
+
+    server, G, _ = explorer_server
+    page.goto(f"{server.url}#s=99999999999999999&x=0&y=0&z=0")
+    wait_idle(page)
+    message = page.locator("#message").inner_text()
+    assert '"99999999999999999" is not an integer within' in message and "seed 0" in message
+    assert page.locator("#seed").input_value() == "0" and "s=0" in page.url
+    not_json = "abc"
+    not_drawable = base64.urlsafe_b64encode(b'{"anchors": 5}').decode().rstrip("=")
+    assert "without anchors or edits" not in message  # the link had none
+    for desc, why in ((not_json, "are not readable"), (not_drawable, "must be lists")):
+        page.tile_urls.clear()
+        page.goto("about:blank")  # then a new page load, not a hash change
+        page.goto(f"{server.url}#s=4&x=0&y=0&z=0&d={desc}")
+        wait_idle(page)
+        message = page.locator("#message").inner_text()
+        assert why in message and "without anchors or edits" in message, message
+        assert page.tile_urls and not any("desc=" in u for u in page.tile_urls)
+        assert "d=" not in page.url and page.evaluate("explorer.stats.errors") == 0
+        assert page.evaluate("explorer.content") == {"seed": 4, "desc": ""}
+    # Typing a bad link into the address bar of an open page (a hash change) is handled alike.
+    page.evaluate("window.location.hash = '#s=1e5&x=0&y=0&z=0'")
+    page.wait_for_function("() => explorer.content.seed === 4 && /s=4/.test(location.hash)")
+    assert '"1e5" is not an integer' in page.locator("#message").inner_text()
+    assert page.problems == []
+
+
+def test_one_wheel_event_zooms_one_level(explorer_server, page):
+    server, _, _ = explorer_server
+    open_view(page, server.url, 2, 0, 0)
+    page.mouse.move(VIEW_W / 2, VIEW_H / 2)
+    page.mouse.wheel(0, 240)  # Leaflet's own handler zooms two levels for this
+    page.wait_for_function("() => explorer.map.getZoom() === -1")
+    page.wait_for_timeout(500)
+    assert page.evaluate("explorer.map.getZoom()") == -1
+    page.mouse.wheel(0, -240)
+    page.wait_for_function("() => explorer.map.getZoom() === 0")
+    assert page.problems == []
+
+
+def test_download_view_shows_progress_and_can_be_cancelled(page):
+    gate, _, app = gated_app()
+    scheduler = app.state.explorer.scheduler
+    with BackgroundServer(app) as server:
+        page.goto(f"{server.url}#s=1&x=0&y=0&z=0")
+        page.wait_for_function("() => explorer.ready && explorer.active.size === 4")
+        downloads: list[object] = []
+        page.on("download", lambda d: downloads.append(d))
+        page.click("#download-view")
+        progress = page.locator("#progress")
+        assert progress.is_visible()
+        missing = page.evaluate("explorer.stats.viewDownloadFetched")
+        assert missing == 8  # the 640 x 480 view around (0, 0) touches 2 x 4 tiles, none loaded
+        assert f"0 of {missing} tiles not on screen rendered" in progress.inner_text()
+        page.click("#progress-cancel")
+        page.wait_for_function("() => document.getElementById('progress').hidden")
+        assert page.locator("#message").inner_text() == "Download cancelled."
+        gate.set()
+        wait_idle(page)
+        page.wait_for_timeout(300)
+        assert downloads == []
+        assert scheduler.stats.failed == 0
+    assert page.problems == []
+
+
+@pytest.mark.slow  # the bundled model renders about 100 level 0 tiles: under 30 s
+def test_zooming_out_to_the_widest_level_fills_the_view_in_seconds(browser):
+    import re
+
+    from infinitygan import load_generator
+
+    G = load_generator("landscapes")
+    app = create_app(G, model_name="landscapes", model_id="1a2b")
+    store = app.state.explorer.store
+    context = browser.new_context(viewport={"width": VIEW_W, "height": VIEW_H})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    try:
+        with BackgroundServer(app) as server:
+            open_view(page, server.url, 11, 1_000_000, -300_000)  # a place nobody has seen
+            widest = page.evaluate("-explorer.map.getMinZoom()")
+            speed = store.seconds_per_zoom_tile()
+            assert widest >= 2, f"only {widest} levels offered at {speed:.3f} s per tile"
+            made = store.tiles_made
+            start = time.monotonic()
+            page.evaluate(f"explorer.map.setZoom({-widest}, {{animate: false}})")
+            # While the view fills, the status says what the server is doing.
+            page.wait_for_function(
+                "() => / tiles to render, ~/.test(document.getElementById('status').textContent)"
+            )
+            status = page.locator("#status-rate").inner_text()
+            assert re.fullmatch(r"server \d+\.\d tiles/s, \d+ tiles to render, ~\d+ s", status)
+            wait_idle(page)
+            seconds = time.monotonic() - start
+            rendered = store.tiles_made - made
+            print(
+                f"level 0 -> {widest}: {seconds:.1f} s, {rendered} tiles made, "
+                f"{store.seconds_per_zoom_tile():.3f} s/tile, load {os.getloadavg()}"
+            )
+            assert seconds < 30
+            ox, oy = view_origin(page, -widest)
+            want = store.region(
+                CanvasSpec(seed=11),
+                widest,
+                int(oy) + CLIP["y"],
+                int(ox) + CLIP["x"],
+                CLIP["height"],
+                CLIP["width"],
+            )
+            assert np.array_equal(grab(page), want)
+            page.wait_for_function(
+                "() => /server idle/.test(document.getElementById('status').textContent)"
+            )
+    finally:
+        context.close()
+    assert problems == []
+
+
+def test_zoom_range_follows_the_measured_speed(browser):
+    import torch
+
+    def slow(spec, top, left, h, w):  # 0.15 s per 256 x 256 tile
+        time.sleep(0.15 * h * w / 256**2)
+        return torch.zeros(3, h, w)
+
+    app = create_app(None, model_name="slow", model_id="5104", render_fn=slow)
+    seconds = app.state.explorer.store.measure(CanvasSpec(seed=0))
+    assert 0.15 <= seconds < 0.25
+    context = browser.new_context(viewport={"width": VIEW_W, "height": VIEW_H})
+    page = context.new_page()
+    try:
+        with BackgroundServer(app) as server:
+            page.goto(f"{server.url}#s=0&x=0&y=0&z=0")
+            page.wait_for_function("() => window.explorer && explorer.ready")
+            # 640 x 480 at level 2: at most 6 x 5 tiles of 512 canvas pixels = 120 level 0
+            # tiles, 18 s at 0.15 s each; level 3 needs 11 x 9 x 4 x 4 = 396 tiles (59 s).
+            assert page.evaluate("explorer.map.getMinZoom()") == -2
+            assert "(widest 2)" in page.locator("#status-zoom").inner_text()
+            title = page.locator("#status-zoom").get_attribute("title")
+            assert title.startswith("Level 3 would take the server more than 30 s to fill")
+            # A bigger window needs more tiles per level: level 2 would take 59 s now.
+            page.set_viewport_size({"width": 2 * VIEW_W, "height": 2 * VIEW_H})
+            page.wait_for_function("() => explorer.map.getMinZoom() === -1", timeout=10_000)
+    finally:
+        context.close()

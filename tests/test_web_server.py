@@ -45,7 +45,7 @@ from infinitygan.web.description import (  # noqa: E402
     fusion_available,
     render,
 )
-from infinitygan.web.tiles import downsample2x  # noqa: E402
+from infinitygan.web.tiles import MemoryCache, TileStore, downsample2x  # noqa: E402
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -178,6 +178,41 @@ def test_level1_tile_is_the_box_filter_of_level0(served):
     assert np.array_equal(png_pixels(body), downsample2x(mosaic))
 
 
+def test_small_tiles_are_parts_of_the_256_pixel_tile(served):
+    whole = png_pixels(request(served.url, "/tiles/8/2/-1/0.png")[2])
+    for size in (128, 64):
+        n = 256 // size
+        for r, c in ((0, 0), (n - 1, 1), (1, n - 1)):
+            status, _, body = request(served.url, f"/tiles/8/2/{-n + r}/{c}.png?size={size}")
+            assert status == 200
+            part = png_pixels(body)
+            assert part.shape == (size, size, 3)
+            assert np.array_equal(part, whole[r * size : (r + 1) * size, c * size : (c + 1) * size])
+    for path, message in (
+        ("/tiles/8/1/0/0.png?size=64", b"one of [256, 128]"),
+        ("/tiles/8/2/0/0.png?size=100", b"one of [256, 128, 64]"),
+        ("/tiles/8/0/0/0.png?size=256x", b"one of [256]"),
+        ("/tiles/8/2/8388608/0.png?size=64", b"row must lie in"),
+    ):
+        status, _, body = request(served.url, path)
+        assert status == 400 and message in body, (path, body)
+
+
+def test_check_route_says_whether_a_canvas_can_be_drawn(served):
+    import base64
+
+    ok = json.loads(request(served.url, "/api/check?seed=3")[2])
+    assert ok == {"ok": True}
+    bad = base64.urlsafe_b64encode(b'{"anchors": 5}').decode().rstrip("=")
+    status, _, body = request(served.url, f"/api/check?seed=3&desc={bad}")
+    assert status == 200 and json.loads(body) == {
+        "ok": False,
+        "detail": "description: 'anchors' and 'edits' must be lists",
+    }
+    answer = json.loads(request(served.url, "/api/check?seed=99999999999999999")[2])
+    assert answer["ok"] is False and "seed must lie in" in answer["detail"]
+
+
 def test_region_download(served):
     path = "/image.png?seed=3&level=0&top=-10&left=250&height=20&width=30"
     status, headers, body = request(served.url, path)
@@ -244,6 +279,53 @@ def test_host_body_and_path_limits(served):
         assert s.recv(100).startswith(b"HTTP/1.1 411")
 
 
+def test_deeply_nested_description_gets_400_with_security_headers(served):
+    import base64
+
+    nested = base64.urlsafe_b64encode(b"[" * 1000).decode().rstrip("=")  # 1,334 characters
+    status, headers, body = request(served.url, f"/tiles/1/0/0/0.png?desc={nested}")
+    assert status == 400
+    detail = json.loads(body)["detail"]
+    assert "1000 deep" in detail and "\n" not in detail
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" in headers
+
+
+@pytest.mark.parametrize(
+    ("what", "status"), [("url", 431), ("header", 431), ("body", 413), ("chunked", 411)]
+)
+def test_5mb_requests_get_an_answer_not_a_reset(served, what, status):
+    big = "a" * (5 << 20)
+    path, headers, body, method = "/api/info", {}, None, "GET"
+    if what == "url":
+        path = f"/tiles/0/0/0/0.png?x={big}"
+    elif what == "header":
+        headers = {"X-Big": big}
+    elif what == "body":
+        method, body = "POST", big.encode()
+    url = urllib.parse.urlsplit(served.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        if what == "chunked":
+            conn.putrequest("POST", path)
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            for _ in range(5):
+                conn.send(b"100000\r\n" + b"a" * (1 << 20) + b"\r\n")
+            conn.send(b"0\r\n\r\n")
+        else:
+            conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        got, detail = r.status, json.loads(r.read())["detail"]
+        got_headers = {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        conn.close()
+    assert got == status, (what, got, detail)
+    assert "larger than" in detail or "Content-Length" in detail
+    assert got_headers["x-content-type-options"] == "nosniff"
+    assert request(served.url, "/api/info")[0] == 200  # and the server carries on
+
+
 def _malformed_paths(model_id: str) -> list[tuple[str, str, dict[str, str]]]:
     import base64
 
@@ -296,6 +378,7 @@ def _malformed_paths(model_id: str) -> list[tuple[str, str, dict[str, str]]]:
         "desc=" + b64({"edits": [{"op": "x"}] * 100}),
         "desc=" + b64({"anchors": [{"y": 0, "x": 0, "seed": 1, "z": 0}]}),
         "desc=" + b64({"placements": [{"latents": "/etc/passwd"}]}),
+        "desc=" + base64.urlsafe_b64encode(b"[" * 1000).decode().rstrip("="),  # 1,334 chars
         "m=deadbeef",
         f"m={model_id}x",
         "m=",
@@ -447,6 +530,56 @@ def _gated_app(max_queue: int = 8) -> tuple[GatedRender, object]:
     return gated, app
 
 
+def test_stats_report_render_speed_and_work_left():
+    gated, app = _gated_app()
+    with BackgroundServer(app) as server:
+
+        def stats() -> dict:
+            return json.loads(request(server.url, "/api/stats")[2])
+
+        info = json.loads(request(server.url, "/api/info")[2])
+        assert info["seconds_per_tile"] is None  # a render function: nothing measured yet
+        assert info["max_shrink"] == 3 and info["zoom_budget"] == 30.0 and info["workers"] == 1
+        assert stats()["work_left"] == 0
+        threads = [
+            threading.Thread(target=request, args=(server.url, path))
+            for path in ("/tiles/0/2/0/0.png", "/tiles/0/1/-1/0.png?p=1")
+        ]
+        threads[0].start()
+        wait_until(lambda: gated.calls == [(0, 0)])  # rendering the first of 16 tiles
+        assert stats()["work_left"] == 16
+        threads[1].start()
+        wait_until(lambda: stats()["queue"] == 1)
+        assert stats()["work_left"] == 16 + 4
+        gated.gate.set()
+        for t in threads:
+            t.join(30)
+        s = stats()
+        assert s["work_left"] == 0 and s["tiles_made"] == (16 + 4 + 1) + (4 + 1)
+        assert 0 < s["seconds_per_tile"] < 30 and 0 < s["seconds_per_zoom_tile"] < 30
+
+
+def test_speed_is_measured_when_the_app_is_created():
+    calls: list[tuple[int, int]] = []
+
+    def slow_render(d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
+        calls.append((top, left))
+        time.sleep(0.05)
+        return coord_render(d, top, left, h, w)
+
+    store = TileStore(slow_render, MemoryCache(1 << 20))
+    seconds = store.measure(CanvasSpec(seed=0))
+    assert calls == [(0, 0), (0, 0)] and 0.05 <= seconds < 5
+    assert store.tiles_made == 0 and len(store.memory) == 0  # nothing cached or counted
+    G = build_generator("tiny", seed=0)
+    app = create_app(G, model_name="tiny", model_id="01")
+    assert app.state.explorer.store.seconds_per_tile() > 0
+    app = create_app(
+        G, model_name="tiny", model_id="01", options=ServerOptions(measure_speed=False)
+    )
+    assert app.state.explorer.store.seconds_per_tile() is None
+
+
 def test_disconnected_requests_are_dropped_before_generating():
     gated, app = _gated_app()
     scheduler = app.state.explorer.scheduler
@@ -566,6 +699,8 @@ def test_serve_command_end_to_end(model_file):
             "cpu",
             "--seed",
             "12",
+            "--zoom-budget",
+            "7.5",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -579,6 +714,9 @@ def test_serve_command_end_to_end(model_file):
         base = url.split("#")[0]
         status, _, body = request(base, "/api/info")
         assert status == 200 and json.loads(body)["default_seed"] == 12
+        assert json.loads(body)["zoom_budget"] == 7.5 and json.loads(body)["seconds_per_tile"] > 0
+        # The command's protocol answers an oversized request head with 431, not a reset.
+        assert request(base, "/api/info", headers={"X-Big": "a" * (1 << 20)})[0] == 431
         assert request(base, "/tiles/12/0/0/0.png")[0] == 200
     finally:
         proc.send_signal(signal.SIGINT)

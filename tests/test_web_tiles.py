@@ -16,6 +16,7 @@ from infinitygan.imageio import to_uint8
 from infinitygan.web.description import (
     COORD_LIMIT,
     MAX_DESC_CHARS,
+    MAX_DESC_DEPTH,
     MAX_EDITS,
     SEED_LIMIT,
     Anchor,
@@ -25,6 +26,7 @@ from infinitygan.web.description import (
     UnsupportedDescription,
     check_renderable,
     encode_extras,
+    json_depth,
     parse_description,
     render,
 )
@@ -123,6 +125,28 @@ def _edit(**kw: object) -> dict[str, object]:
 def test_malformed_descriptions_are_rejected(desc, message):
     with pytest.raises(DescriptionError, match=message):
         parse_description(0, desc)
+
+
+def test_deeply_nested_descriptions_are_refused_before_parsing():
+    # 1,000 brackets: 1,334 characters of base64, under the length limit, but json.loads
+    # would raise RecursionError (a 500 from the server) on them.
+    nested = base64.urlsafe_b64encode(b"[" * 1000).decode().rstrip("=")
+    assert len(nested) <= MAX_DESC_CHARS
+    with pytest.raises(DescriptionError, match=f"1000 deep; at most {MAX_DESC_DEPTH}"):
+        parse_description(0, nested)
+    objects = base64.urlsafe_b64encode(b'{"a":' * 500).decode().rstrip("=")
+    with pytest.raises(DescriptionError, match="500 deep"):
+        parse_description(0, objects)
+    # The deepest valid description (description > edits > edit) is well within the bound.
+    text = encode_extras(CanvasSpec(seed=0, edits=(BoxEdit(0, 0, 8, 8, "noise", 4),)))
+    assert parse_description(0, text).edits[0].what == "noise"
+
+
+def test_json_depth_ignores_brackets_inside_strings():
+    assert json_depth("") == 0 and json_depth("1") == 0
+    assert json_depth('{"a": [[1], {"b": []}]}') == 4
+    assert json_depth('["[[[[", "\\"[[", "x\\\\"]') == 1  # escaped quotes and backslashes
+    assert json_depth('"' + "[" * 50) == 0  # an unterminated string: parsing reports it
 
 
 def test_seed_range_is_checked():
@@ -257,6 +281,62 @@ def test_level2_tile_is_the_box_filter_of_its_children():
         fresh.memory.put(("px", child), store.pixels(d, child))
     assert np.array_equal(fresh.pixels(d, key), tile)
     assert len(calls) == 16
+
+
+def test_block_render_makes_a_level1_tile_in_one_call(tiny_generator):
+    calls = []
+
+    def fn(d, top, left, h, w):
+        calls.append((top, left, h, w))
+        return render(tiny_generator, d, top, left, h, w)
+
+    store = TileStore(fn, MemoryCache(64 << 20), block_render=True)
+    d = CanvasSpec(seed=3)
+    key = TileKey("plain", 3, 1, -1, 2)  # canvas rows [-512, 0), cols [1024, 1536)
+    assert store.renders_needed(key) == 4
+    tile = store.pixels(d, key)
+    assert calls == [(-512, 1024, 512, 512)] and store.tiles_made == 5
+    assert store.renders_needed(key) == 0 and store.seconds_per_tile() > 0
+    block_speed = store.seconds_per_zoom_tile()
+    assert block_speed == store.seconds_per_tile()
+    store.pixels(d, TileKey("plain", 3, 0, 5, 5))  # a single tile: not what zooming out renders
+    assert store.seconds_per_zoom_tile() == block_speed
+    calls.clear()
+    quarters = [store.pixels(d, c) for c in key.children()]  # cached by the block render
+    assert calls == []
+    mosaic = np.concatenate(
+        [np.concatenate(quarters[:2], axis=1), np.concatenate(quarters[2:], axis=1)], axis=0
+    )
+    assert np.array_equal(tile, downsample2x(mosaic))
+    for child, pixels in zip(key.children(), quarters):
+        alone = generate_region(tiny_generator, 3, child.row * 256, child.col * 256, 256, 256)
+        diff = np.abs(pixels.astype(int) - to_uint8(alone).astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float rounding only
+    # With a quarter cached already, only the missing ones are rendered, one by one.
+    fresh = TileStore(fn, MemoryCache(64 << 20), block_render=True)
+    fresh.memory.put(("px", key.children()[0]), quarters[0])
+    assert fresh.renders_needed(key) == 3
+    calls.clear()
+    fresh.pixels(d, key)
+    assert sorted(calls) == sorted((c.row * 256, c.col * 256, 256, 256) for c in key.children()[1:])
+
+
+def test_small_tiles_and_work_estimates():
+    store = TileStore(coord_render, MemoryCache(64 << 20))
+    d = CanvasSpec(seed=1)
+    key = TileKey("plain", 1, 2, 0, -1)
+    assert store.renders_needed(key) == 16
+    assert store.renders_needed(TileKey("plain", 1, 7, 0, 0)) == 4**7  # not counted one by one
+    store.pixels(d, TileKey("plain", 1, 0, 1, -4))
+    assert store.renders_needed(key) == 15
+    whole = store.pixels(d, key)
+    for shrink in (1, 2):
+        part = decode_png(store.shrunk_png(d, key, shrink))
+        want = whole
+        for _ in range(shrink):
+            want = downsample2x(want)
+        assert np.array_equal(part, want)
+    assert tile_index_limit(2, 2) == tile_index_limit(0)
 
 
 def test_region_download_matches_tiles():

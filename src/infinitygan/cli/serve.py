@@ -85,6 +85,14 @@ def server_url(host: str, port: int) -> str:
     help="Deepest zoom-out level (level k tiles are downsampled 2^k times).",
 )
 @click.option(
+    "--zoom-budget",
+    default=30.0,
+    type=click.FloatRange(1, 3600),
+    show_default=True,
+    help="Seconds: the page offers the zoom-out levels whose view the server can fill within "
+    "this time at the render speed it measures.",
+)
+@click.option(
     "--workers", default=1, type=click.IntRange(1, 64), help="Generation threads for the device."
 )
 @click.option(
@@ -109,6 +117,7 @@ def serve(
     cache_dir: Path | None,
     cache_mb: int,
     max_level: int,
+    zoom_budget: float,
     workers: int,
     max_queue: int,
     max_download: int,
@@ -135,6 +144,7 @@ def serve(
         model_identity,
     )
     from infinitygan.web.description import SEED_LIMIT
+    from infinitygan.web.protocol import ExplorerH11Protocol
 
     if abs(seed) > SEED_LIMIT:
         raise click.BadParameter(f"must lie within +-{SEED_LIMIT}", param_hint="--seed")
@@ -155,6 +165,7 @@ def serve(
     options = ServerOptions(
         default_seed=seed,
         max_level=max_level,
+        zoom_budget=zoom_budget,
         workers=workers,
         max_queue=max_queue,
         cache_bytes=cache_mb << 20,
@@ -186,6 +197,7 @@ def serve(
         limit_concurrency=1024,
         h11_max_incomplete_event_size=16 * 1024,
         lifespan="on",
+        http=ExplorerH11Protocol,
     )
     server = uvicorn.Server(config)
     try:

@@ -4,9 +4,11 @@ Routes:
     ``GET /``                                         the viewer page
     ``GET /static/...``                               viewer assets (Leaflet is vendored)
     ``GET /api/info``                                 model, limits and features (JSON)
-    ``GET /api/stats``                                queue, cache and speed counters (JSON)
+    ``GET /api/stats``                                queue, cache, speed and work left (JSON)
+    ``GET /api/check?seed=&desc=``                    whether tiles of that canvas can be drawn
     ``GET /tiles/{seed}/{level}/{row}/{col}.png``     a 256 x 256 tile; query: ``desc``, ``p``
-                                                      (priority, lower first), ``m`` (model id)
+                                                      (priority, lower first), ``m`` (model id),
+                                                      ``size`` (128, 64 or 32: a smaller tile)
     ``GET /image.png``                                a region as a PNG download; query: ``seed``,
                                                       ``level``, ``top``, ``left``, ``height``,
                                                       ``width``, ``desc``
@@ -63,6 +65,7 @@ from infinitygan.web.description import (
 from infinitygan.web.scheduler import QueueFull, Scheduler, SchedulerClosed
 from infinitygan.web.tiles import (
     LEVEL_LIMIT,
+    MAX_SHRINK,
     TILE_SIZE,
     Cancelled,
     DiskCache,
@@ -105,6 +108,12 @@ class ServerOptions:
         allowed_hosts: Host header values accepted (None: any); loopback names by default,
             which also blocks DNS-rebinding attacks on a local server.
         max_memory: activation budget per texture tile when rendering, in bytes.
+        zoom_budget: seconds within which the page must be able to fill its view at a level
+            for that level to be offered (from the measured render speed).
+        measure_speed: time a render when the app is created (with a generator), so that the
+            page knows the render speed before the first tile.
+        block_render: render a level 1 tile from nothing as one 512 x 512 block (cheaper per
+            pixel on CPU; see :class:`infinitygan.web.tiles.TileStore`).
     """
 
     default_seed: int = 0
@@ -117,6 +126,9 @@ class ServerOptions:
     max_body_bytes: int = 16 << 10
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS
     max_memory: int = DEFAULT_MAX_MEMORY // 4
+    zoom_budget: float = 30.0
+    measure_speed: bool = True
+    block_render: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_level <= LEVEL_LIMIT:
@@ -128,6 +140,8 @@ class ServerOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.cache_bytes < 0 or self.max_body_bytes < 0:
             raise ValueError("cache_bytes and max_body_bytes must be >= 0")
+        if not self.zoom_budget > 0:
+            raise ValueError(f"zoom_budget must be > 0 seconds, got {self.zoom_budget}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,6 +169,17 @@ def parse_int(name: str, text: str | None, lo: int, hi: int, default: int | None
     if not lo <= value <= hi:
         raise bad_request(f"{name} must lie in [{lo}, {hi}], got {value}")
     return value
+
+
+def parse_tile_size(text: str | None, level: int) -> int:
+    """The ``size`` of a tile (256 when absent) as a shrink count: size ``256 >> shrink`` with
+    ``shrink <= min(level, MAX_SHRINK)`` (a smaller tile is a part of a coarser level's)."""
+    if text is None:
+        return 0
+    sizes = [TILE_SIZE >> j for j in range(min(level, MAX_SHRINK) + 1)]
+    if text not in {str(s) for s in sizes}:
+        raise bad_request(f"size of a level {level} tile must be one of {sizes}, got {text[:40]!r}")
+    return sizes.index(int(text))
 
 
 def parse_priority(text: str | None) -> float:
@@ -256,16 +281,17 @@ async def run_job(
     key: Hashable,
     fn: Callable[[Callable[[], bool]], Any],
     priority: float,
+    cost: Callable[[], int] | None = None,
 ) -> Any:
     """Queue ``fn`` and wait for its result; give up (and drop the job if it has not started)
-    when the client disconnects.
+    when the client disconnects. ``cost`` is the job's work estimate (see :class:`Job`).
 
     Raises:
         HTTPException: 503 with Retry-After when the queue is full or shutting down.
         ClientDisconnected: when the client went away (nothing can be sent then).
     """
     try:
-        job = scheduler.submit(key, fn, priority)
+        job = scheduler.submit(key, fn, priority, cost)
     except QueueFull as err:
         raise HTTPException(
             status_code=503,
@@ -357,7 +383,12 @@ def create_app(
             raise ValueError("create_app needs a generator or a render_fn")
         render_fn = functools.partial(render, G, device=device, max_memory=options.max_memory)
     disk = DiskCache(options.cache_dir, model_id) if options.cache_dir is not None else None
-    store = TileStore(render_fn, MemoryCache(options.cache_bytes), disk)
+    store = TileStore(
+        render_fn, MemoryCache(options.cache_bytes), disk, block_render=options.block_render
+    )
+    if G is not None and options.measure_speed:
+        seconds = store.measure(CanvasSpec(seed=options.default_seed))
+        logger.info("a 256 x 256 tile renders in %.3f s on %s", seconds, device)
     scheduler = Scheduler(options.workers, options.max_queue)
     state = ExplorerState(
         model_name=model_name,
@@ -412,6 +443,11 @@ def create_app(
             "device": state.device,
             "tile_size": TILE_SIZE,
             "max_level": options.max_level,
+            "max_shrink": MAX_SHRINK,
+            "zoom_budget": options.zoom_budget,
+            "workers": options.workers,
+            "seconds_per_tile": store.seconds_per_tile(),
+            "seconds_per_zoom_tile": store.seconds_per_zoom_tile(),
             "coord_limit": COORD_LIMIT,
             "seed_limit": SEED_LIMIT,
             "default_seed": options.default_seed,
@@ -442,6 +478,9 @@ def create_app(
             "tiles_made": store.tiles_made,
             "rendered_pixels": store.rendered_pixels,
             "tiles_per_second": round(store.recent_rate(), 3),
+            "seconds_per_tile": store.seconds_per_tile(),
+            "seconds_per_zoom_tile": store.seconds_per_zoom_tile(),
+            "work_left": await run_in_threadpool(scheduler.work_left),
             "cache": {
                 "entries": len(store.memory),
                 "bytes": store.memory.nbytes,
@@ -461,6 +500,19 @@ def create_app(
             raise bad_request(str(err)) from None
         return description
 
+    @app.get("/api/check")
+    async def check(request: Request) -> dict[str, Any]:
+        """Whether tiles of ``seed`` and ``desc`` can be drawn: ``{"ok": true}`` or
+        ``{"ok": false, "detail": ...}`` with the reason a tile request would get (the page
+        checks a shared link's description with it before sending it with every tile)."""
+        query = request.query_params
+        try:
+            seed = parse_int("seed", query.get("seed"), -SEED_LIMIT, SEED_LIMIT)
+            description_of(seed, query.get("desc"))
+        except HTTPException as err:
+            return {"ok": False, "detail": err.detail}
+        return {"ok": True}
+
     def check_model_token(request: Request) -> bool:
         token = request.query_params.get("m")
         if token is None:
@@ -473,10 +525,14 @@ def create_app(
         return True
 
     async def produce(
-        request: Request, key: Hashable, fn: Callable[[Callable[[], bool]], Any], priority: float
+        request: Request,
+        key: Hashable,
+        fn: Callable[[Callable[[], bool]], Any],
+        priority: float,
+        cost: Callable[[], int],
     ) -> Any:
         try:
-            return await run_job(request, scheduler, key, fn, priority)
+            return await run_job(request, scheduler, key, fn, priority, cost)
         except ClientDisconnected:
             return None
         except DescriptionError as err:
@@ -490,20 +546,26 @@ def create_app(
     async def tile(request: Request, seed: str, level: str, row: str, col: str) -> Response:
         seed_i = parse_int("seed", seed, -SEED_LIMIT, SEED_LIMIT)
         level_i = parse_int("level", level, 0, options.max_level)
-        limit = tile_index_limit(level_i)
+        query = request.query_params
+        shrink = parse_tile_size(query.get("size"), level_i)
+        limit = tile_index_limit(level_i, shrink)
         row_i = parse_int("row", row, -limit, limit - 1)
         col_i = parse_int("col", col, -limit, limit - 1)
-        query = request.query_params
         priority = parse_priority(query.get("p"))
         immutable = check_model_token(request)
         description = description_of(seed_i, query.get("desc"))
-        key = TileKey(description.extras_id(), seed_i, level_i, row_i, col_i)
-        data = store.memory.get(("png", key))
-        if data is None and store.disk is not None:
+        # A small tile of level k is the level k - shrink tile, box-filtered shrink more times.
+        key = TileKey(description.extras_id(), seed_i, level_i - shrink, row_i, col_i)
+        data = store.memory.get(("png", key, shrink) if shrink else ("png", key))
+        if data is None and store.disk is not None and not shrink:
             data = await run_in_threadpool(store.cached_png, key)
         if data is None:
             data = await produce(
-                request, ("tile", key), functools.partial(store.png, description, key), priority
+                request,
+                ("tile", key, shrink),
+                functools.partial(store.shrunk_png, description, key, shrink),
+                priority,
+                functools.partial(store.renders_needed, key),
             )
             if data is None:
                 return Response(status_code=499)
@@ -537,8 +599,23 @@ def create_app(
             pixels = store.region(description, level, top, left, height, width, should_stop)
             return encode_png(pixels, compress_level=6)
 
+        rows = range(top // TILE_SIZE, (top + height - 1) // TILE_SIZE + 1)
+        cols = range(left // TILE_SIZE, (left + width - 1) // TILE_SIZE + 1)
+
+        def cost() -> int:
+            if level == 0:
+                return -(-height * width // (TILE_SIZE * TILE_SIZE))
+            if len(rows) * len(cols) * 4**level > 4096:  # too many to look up: all missing
+                return len(rows) * len(cols) * 4**level
+            extras = description.extras_id()
+            return sum(
+                store.renders_needed(TileKey(extras, seed, level, row, col))
+                for row in rows
+                for col in cols
+            )
+
         key = ("image", description.extras_id(), seed, level, top, left, height, width)
-        data = await produce(request, key, make, parse_priority(query.get("p")))
+        data = await produce(request, key, make, parse_priority(query.get("p")), cost)
         if data is None:
             return Response(status_code=499)
         name = f"infinitygan-seed{seed}-level{level}-y{top}-x{left}-{width}x{height}.png"
@@ -550,10 +627,11 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    app.add_middleware(SecurityHeadersMiddleware)
+    # The last added is outermost: every answer, the limits' own included, gets the headers.
     if options.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(options.allowed_hosts))
     app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
@@ -595,6 +673,8 @@ class BackgroundServer:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
 
+        from infinitygan.web.protocol import ExplorerH11Protocol
+
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
@@ -609,6 +689,7 @@ class BackgroundServer:
             server_header=False,
             timeout_keep_alive=5,
             lifespan="on",
+            http=ExplorerH11Protocol,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

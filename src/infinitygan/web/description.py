@@ -25,7 +25,6 @@ model with a malformed description.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -47,6 +46,9 @@ COORD_LIMIT = 1 << 30
 SEED_LIMIT = (1 << 53) - 1
 #: Longest accepted ``desc`` query parameter (characters of base64).
 MAX_DESC_CHARS = 4096
+#: Deepest nesting of JSON arrays and objects in ``desc`` (a valid description nests 3 deep);
+#: checked before parsing, so deeply nested input cannot exhaust the parser's recursion.
+MAX_DESC_DEPTH = 8
 MAX_ANCHORS = 16
 MAX_EDITS = 64
 #: Largest side of an edit box in pixels.
@@ -276,11 +278,47 @@ def parse_description(seed: int, desc: str | None) -> CanvasSpec:
     if not desc.isascii() or not all(c.isalnum() or c in "-_" for c in desc):
         raise DescriptionError("desc must be URL-safe base64 (letters, digits, '-' and '_')")
     try:
-        raw = base64.urlsafe_b64decode(desc + "=" * (-len(desc) % 4))
-        obj = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as err:
+        text = base64.urlsafe_b64decode(desc + "=" * (-len(desc) % 4)).decode("utf-8")
+    except ValueError as err:  # binascii.Error and UnicodeDecodeError
+        raise DescriptionError(f"desc is not base64 of JSON: {err}") from None
+    depth = json_depth(text)
+    if depth > MAX_DESC_DEPTH:
+        raise DescriptionError(
+            f"desc nests JSON arrays and objects {depth} deep; at most {MAX_DESC_DEPTH} levels "
+            "are accepted"
+        )
+    try:
+        obj = json.loads(text)
+    except ValueError as err:
         raise DescriptionError(f"desc is not base64 of JSON: {err}") from None
     return spec_from_json(seed, obj)
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of arrays and objects in JSON ``text`` (brackets inside strings ignored).
+
+    A linear scan without recursion, so that it can bound the depth before :func:`json.loads`
+    (whose recursion a few thousand ``[`` exhaust). Malformed text gets a depth too; parsing
+    then reports what is wrong with it.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,14 +34,21 @@ _PENDING, _RUNNING, _DONE, _CANCELLED = "pending", "running", "done", "cancelled
 
 @dataclass(eq=False)
 class Job:
-    """One unit of work: ``fn(should_stop)`` run once on a worker; its result goes to ``future``."""
+    """One unit of work: ``fn(should_stop)`` run once on a worker; its result goes to ``future``.
+
+    ``cost()``, when given, tells how much work (level 0 tile renders for the explorer) the job
+    still has to do; it is asked when the job is queued and, while the job runs, whenever
+    :meth:`Scheduler.work_left` is.
+    """
 
     key: Hashable
     fn: Callable[[Callable[[], bool]], Any]
+    cost: Callable[[], int] | None = None
     future: Future = field(default_factory=Future)
     stop: threading.Event = field(default_factory=threading.Event)
     waiters: int = 1
     state: str = _PENDING
+    queued_cost: int = 0
 
 
 @dataclass
@@ -95,11 +102,16 @@ class Scheduler:
 
     # ----------------------------------------------------------------------------------------
     def submit(
-        self, key: Hashable, fn: Callable[[Callable[[], bool]], Any], priority: float = 0.0
+        self,
+        key: Hashable,
+        fn: Callable[[Callable[[], bool]], Any],
+        priority: float = 0.0,
+        cost: Callable[[], int] | None = None,
     ) -> Job:
         """Queue ``fn`` under ``key``, or join the pending or running job of the same key.
 
-        ``fn`` is called with one argument, ``should_stop() -> bool``.
+        ``fn`` is called with one argument, ``should_stop() -> bool``. ``cost()`` tells how much
+        work the job has left (see :class:`Job`; called here, outside the lock, for a new job).
 
         Every successful call must be paired with :meth:`release` when the caller stops waiting
         before the job's future is done.
@@ -108,6 +120,9 @@ class Scheduler:
             QueueFull: when ``max_queue`` jobs are already waiting.
             SchedulerClosed: after :meth:`close`.
         """
+        with self._cv:
+            joining = key in self._jobs and not self._jobs[key].stop.is_set()
+        queued_cost = cost() if cost is not None and not joining else 0
         with self._cv:
             if self._closed:
                 raise SchedulerClosed("the generation queue is shut down")
@@ -122,7 +137,7 @@ class Scheduler:
             if self._pending >= self.max_queue:
                 self.stats.rejected += 1
                 raise QueueFull(f"{self._pending} tiles are waiting already")
-            job = Job(key=key, fn=fn)
+            job = Job(key=key, fn=fn, cost=cost, queued_cost=queued_cost)
             self._jobs[key] = job
             self._pending += 1
             heapq.heappush(self._heap, (priority, next(self._seq), job))
@@ -157,6 +172,19 @@ class Scheduler:
         """Jobs being run now."""
         with self._cv:
             return self._running
+
+    def work_left(self) -> int:
+        """Work still to do: the cost of every waiting job when it was queued plus the current
+        cost of every running job."""
+        with self._cv:
+            jobs = list(self._jobs.values())
+        total = 0
+        for job in jobs:
+            if job.state == _PENDING:
+                total += job.queued_cost
+            elif job.state == _RUNNING and job.cost is not None:
+                total += job.cost()
+        return total
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop taking jobs, cancel the waiting ones and join the workers."""

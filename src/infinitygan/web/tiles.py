@@ -4,8 +4,14 @@ Level 0 tile ``(row, col)`` is the 256 x 256 region of canvas pixels starting at
 ``(row * 256, col * 256)``; rows and columns may be negative. Level ``k`` tile ``(row, col)``
 covers ``2**k`` times the side, ``[row * 256 * 2**k, ...)``, and is the 2x2 box filter (rounding
 half up, on uint8) of the four level ``k - 1`` tiles it covers. Level 0 tiles are rendered one
-by one (on CPU a 256-pixel tile costs less per pixel than a larger block) and deeper levels are
-composed from cached finer tiles, so every level is a pure function of the level 0 tiles.
+by one, or four at a time as one 512-pixel block when a level 1 tile is made from nothing (see
+:class:`TileStore`), and deeper levels are composed from cached finer tiles, so every level is a
+pure function of the level 0 tiles.
+
+A tile may also be asked for at a smaller size ``256 >> shrink``: tile ``(row, col)`` of level
+``k`` and size ``s`` covers ``s * 2**k`` canvas pixels per side and is the level ``k - shrink``
+tile ``(row, col)`` box-filtered ``shrink`` more times, i.e. exactly that part of the 256-pixel
+level ``k`` tile. Deep levels shown in small tiles need fewer level 0 tiles outside the view.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ logger = logging.getLogger(__name__)
 TILE_SIZE = 256
 #: Deepest zoom-out level the explorer can serve (level k tiles cover (256 * 2**k)^2 pixels).
 LEVEL_LIMIT = 8
+#: Most halvings of a tile's size (smallest tile: 256 >> MAX_SHRINK pixels).
+MAX_SHRINK = 3
+#: Deepest level whose tiles' missing level 0 tiles are counted one by one (4**5 lookups);
+#: deeper tiles count as all missing.
+COUNT_LEVEL_LIMIT = 5
 
 #: ``render(description, top, left, height, width) -> Tensor [3, height, width]`` in about [-1, 1].
 RenderFn = Callable[[CanvasSpec, int, int, int, int], Tensor]
@@ -67,9 +78,10 @@ def decode_png(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB")).copy()
 
 
-def tile_index_limit(level: int) -> int:
-    """Tiles of ``level`` have row and column indices in ``[-limit, limit)``."""
-    return COORD_LIMIT // (TILE_SIZE << level)
+def tile_index_limit(level: int, shrink: int = 0) -> int:
+    """Tiles of ``level`` and size ``256 >> shrink`` have row and column indices in
+    ``[-limit, limit)``."""
+    return COORD_LIMIT // ((TILE_SIZE >> shrink) << level)
 
 
 def tile_span(level: int) -> int:
@@ -235,22 +247,37 @@ class TileStore:
     exactly those of ``generate_region`` for that tile); a tile of level ``k > 0`` is composed from
     its four level ``k - 1`` tiles, each taken from a cache or made the same way.
 
+    With ``block_render``, a level 1 tile none of whose four level 0 tiles is cached renders them
+    in one ``render`` call of 512 x 512 pixels instead, and caches the four quarters as the level
+    0 tiles. On CPU that costs less per pixel (the context margin around a block is rendered once,
+    not four times), and the pixels agree with four separate renders within float rounding, as
+    any two renders of the same canvas pixels do (at most 1/255, and rarely).
+
     Args:
         render: the rendering function (see :data:`RenderFn`).
         memory: in-memory cache of tile pixels and PNG bytes.
         disk: optional on-disk PNG cache.
+        block_render: render level 1 tiles from nothing as one block (see above).
     """
 
     def __init__(
-        self, render: RenderFn, memory: MemoryCache, disk: DiskCache | None = None
+        self,
+        render: RenderFn,
+        memory: MemoryCache,
+        disk: DiskCache | None = None,
+        *,
+        block_render: bool = False,
     ) -> None:
         self._render = render
         self.memory = memory
         self.disk = disk
+        self.block_render = block_render
         self._lock = threading.Lock()
         self.rendered_pixels = 0  # canvas pixels drawn by the model
         self.tiles_made = 0  # tiles of any level produced (not read from a cache)
         self._recent: deque[tuple[float, int]] = deque()  # (time, pixels) for a rate
+        self._durations: deque[float] = deque(maxlen=8)  # recent render seconds per level 0 tile
+        self._block_durations: deque[float] = deque(maxlen=8)  # the same, of block renders
 
     # ----------------------------------------------------------------------------------------
     def cached_png(self, key: TileKey) -> bytes | None:
@@ -288,6 +315,70 @@ class TileStore:
         self.memory.put(("px", key), pixels)
         return pixels
 
+    def shrunk_png(
+        self,
+        description: CanvasSpec,
+        key: TileKey,
+        shrink: int,
+        should_stop: StopCheck = _never,
+    ) -> bytes:
+        """PNG bytes of tile ``key`` box-filtered ``shrink`` more times: the tile of level
+        ``key.level + shrink`` and size ``256 >> shrink`` at ``(key.row, key.col)``."""
+        if shrink == 0:
+            return self.png(description, key, should_stop)
+        data = self.memory.get(("png", key, shrink))
+        if data is None:
+            pixels = self.pixels(description, key, should_stop)
+            for _ in range(shrink):
+                pixels = downsample2x(pixels)
+            data = encode_png(pixels)
+            self.memory.put(("png", key, shrink), data)
+        return data  # type: ignore[return-value]
+
+    def renders_needed(self, key: TileKey) -> int:
+        """Level 0 tiles that making ``key`` would render: those under it not in the memory
+        cache (all ``4**level`` of them past :data:`COUNT_LEVEL_LIMIT`; 0 when ``key`` itself
+        is cached)."""
+        if ("px", key) in self.memory or ("png", key) in self.memory:
+            return 0
+        if key.level == 0:
+            return 1
+        if key.level > COUNT_LEVEL_LIMIT:
+            return 4**key.level
+        return sum(self.renders_needed(child) for child in key.children())
+
+    def seconds_per_tile(self) -> float | None:
+        """Median render time per level 0 tile of the recent renders (None before the first)."""
+        with self._lock:
+            times = sorted(self._durations)
+        return times[len(times) // 2] if times else None
+
+    def seconds_per_zoom_tile(self) -> float | None:
+        """Median render time per level 0 tile of what zooming out renders: the recent block
+        renders with ``block_render`` (after the first), else :meth:`seconds_per_tile`."""
+        with self._lock:
+            times = sorted(self._block_durations) if self.block_render else []
+        return times[len(times) // 2] if times else self.seconds_per_tile()
+
+    def measure(self, description: CanvasSpec) -> float:
+        """Time the rendering of ``description`` near the origin (nothing is cached or counted
+        as made) and return :meth:`seconds_per_tile`: what zooming out renders (a 512-pixel
+        block with ``block_render``, else a 256-pixel tile) twice, timing the second (the first
+        pays the one-off costs of that size)."""
+        side = 2 * TILE_SIZE if self.block_render else TILE_SIZE
+        self._render(description, 0, 0, side, side)
+        t0 = time.perf_counter()
+        self._render(description, 0, 0, side, side)
+        self._record(time.perf_counter() - t0, (side // TILE_SIZE) ** 2)
+        return self.seconds_per_tile()  # type: ignore[return-value]
+
+    def _record(self, seconds: float, tiles: int) -> None:
+        """Note a render of ``tiles`` level 0 tiles that took ``seconds``."""
+        with self._lock:
+            self._durations.extend([seconds / tiles] * tiles)
+            if tiles > 1:
+                self._block_durations.extend([seconds / tiles] * tiles)
+
     def pixels(
         self, description: CanvasSpec, key: TileKey, should_stop: StopCheck = _never
     ) -> np.ndarray:
@@ -306,21 +397,43 @@ class TileStore:
             top, left = key.row * TILE_SIZE, key.col * TILE_SIZE
             t0 = time.perf_counter()
             out = to_uint8(self._render(description, top, left, TILE_SIZE, TILE_SIZE))
-            logger.debug("rendered tile %s in %.3f s", key, time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            logger.debug("rendered tile %s in %.3f s", key, seconds)
+            self._record(seconds, 1)
             self._count(TILE_SIZE * TILE_SIZE)
         else:
-            parts = [self.pixels(description, c, should_stop) for c in key.children()]
+            children = key.children()
+            if key.level == 1 and self.block_render and self.renders_needed(key) == 4:
+                self._render_block(description, key, should_stop)
+            parts = [self.pixels(description, c, should_stop) for c in children]
             mosaic = np.concatenate(
                 [np.concatenate(parts[0:2], axis=1), np.concatenate(parts[2:4], axis=1)], axis=0
             )
             out = downsample2x(mosaic)
             self._count(0)
-        self.memory.put(("px", key), out)
+        self._keep(key, out)
+        return out
+
+    def _render_block(self, description: CanvasSpec, key: TileKey, should_stop: StopCheck) -> None:
+        """Render the four level 0 tiles of level 1 tile ``key`` in one call and cache them."""
+        if should_stop():
+            raise Cancelled(f"tile {key} is no longer wanted")
+        side = 2 * TILE_SIZE
+        t0 = time.perf_counter()
+        block = to_uint8(self._render(description, key.row * side, key.col * side, side, side))
+        self._record(time.perf_counter() - t0, 4)
+        for i, child in enumerate(key.children()):
+            y, x = (i // 2) * TILE_SIZE, (i % 2) * TILE_SIZE
+            self._keep(child, block[y : y + TILE_SIZE, x : x + TILE_SIZE].copy())
+            self._count(TILE_SIZE * TILE_SIZE)
+
+    def _keep(self, key: TileKey, pixels: np.ndarray) -> None:
+        """Cache the pixels of a tile just made (and its PNG on disk when there is a disk)."""
+        self.memory.put(("px", key), pixels)
         if self.disk is not None:  # every tile made, so a restart reuses the finer levels too
-            data = encode_png(out)
+            data = encode_png(pixels)
             self.disk.put(key, data)
             self.memory.put(("png", key), data)
-        return out
 
     def _count(self, pixels: int) -> None:
         now = time.monotonic()

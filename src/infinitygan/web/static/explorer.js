@@ -10,6 +10,10 @@
  * connection, so the server drops the job) when Leaflet unloads the tile, and retried after
  * Retry-After when the server answers 503.
  *
+ * Zoomed out, tiles get smaller (256 >> shrink pixels, at least MIN_TILE), so that a view needs
+ * few level 0 renders outside itself, and the widest level offered is the widest whose view
+ * the server can fill within its zoom budget at the render speed it measures.
+ *
  * The page URL's hash holds the view: #s=SEED&x=X&y=Y&z=ZOOM[&d=DESC] where X, Y are the canvas
  * pixel at the centre and DESC the canvas description's anchors/edits (see description.py).
  * Undo and redo cover the seed and the description; panning and zooming are navigation.
@@ -19,8 +23,9 @@
 
   const TILE = 256;
   const MAX_ACTIVE = 4; // the browser allows 6 connections per host; keep 2 for the rest
-  const RATE_WINDOW_MS = 5000;
   const REBASE_PX = 1 << 20; // re-centre Leaflet's pixel origin past this distance
+  const MIN_TILE = 64; // smallest tile shown, in screen pixels (more, smaller requests below)
+  const DOWNLOAD_ACTIVE = 2; // tile requests of a view download in flight
 
   const $ = (id) => document.getElementById(id);
 
@@ -32,7 +37,6 @@
     past: [],
     future: [],
     stats: { requested: 0, loaded: 0, errors: 0, aborted: 0, retried: 0 },
-    loadTimes: [],
     pending: new Set(),
     active: new Set(),
     lastError: "",
@@ -56,18 +60,40 @@
     return { x: Math.round(p.x), y: Math.round(p.y) };
   }
 
+  function formatSeconds(seconds) {
+    if (seconds < 60) return Math.ceil(seconds) + " s";
+    return Math.floor(seconds / 60) + " min " + Math.round(seconds % 60) + " s";
+  }
+
+  // What the server is doing, from its /api/stats: its render speed, the level 0 tiles still to
+  // render for this page (what its queued and running jobs need, plus at most 4^k for each
+  // level k tile the page has not sent yet), and how long that takes at that speed.
+  function serverStatus() {
+    const s = explorer.serverStats;
+    const measured = explorer.info.seconds_per_tile; // timed when the server started
+    if (!s) return measured ? "server " + (explorer.info.workers / measured).toFixed(1) + " tiles/s" : "server";
+    const perTile = s.seconds_per_tile;
+    const speed = perTile ? (explorer.info.workers / perTile).toFixed(1) + " tiles/s" : "";
+    let left = s.work_left;
+    for (const entry of explorer.pending) left += Math.pow(4, -Math.min(0, entry.coords.z) - shrinkAt(entry.coords.z));
+    if (!left && !s.running && !s.queue) return "server idle" + (speed ? ", " + speed : "");
+    const parts = ["server " + (speed || "rendering"), left + " tiles to render"];
+    if (perTile) parts.push("~" + formatSeconds((left * perTile) / explorer.info.workers));
+    return parts.join(", ");
+  }
+
   function updateStatus() {
     if (!explorer.map) return;
     const c = centerPixel();
     const z = explorer.map.getZoom();
     $("status-position").textContent = "x " + c.x + "  y " + c.y;
-    $("status-zoom").textContent = z <= 0 ? "level " + (-z) : "zoom " + (1 << z) + "x";
-    const now = performance.now();
-    while (explorer.loadTimes.length && explorer.loadTimes[0] < now - RATE_WINDOW_MS) {
-      explorer.loadTimes.shift();
-    }
-    const rate = explorer.loadTimes.length / (RATE_WINDOW_MS / 1000);
-    $("status-rate").textContent = rate.toFixed(1) + " tiles/s";
+    const widest = -explorer.map.getMinZoom();
+    $("status-zoom").textContent = z <= 0 ? "level " + (-z) + " (widest " + widest + ")" : "zoom " + (1 << z) + "x";
+    $("status-zoom").title = widest < explorer.info.max_level
+      ? "Level " + (widest + 1) + " would take the server more than " + explorer.info.zoom_budget +
+        " s to fill at its measured speed, so it is not offered."
+      : "";
+    $("status-rate").textContent = serverStatus();
     const waiting = explorer.pending.size + explorer.active.size;
     $("status-queue").textContent = waiting ? waiting + " loading" : "idle";
   }
@@ -82,12 +108,11 @@
       const v = params.get(name);
       return v !== null && /^-?\d{1,16}$/.test(v) ? Number(v) : null;
     };
-    out.seed = int("s");
+    out.seedText = params.get("s"); // judged by readLinkContent
     out.x = int("x");
     out.y = int("y");
     out.z = int("z");
-    const d = params.get("d");
-    out.desc = d && /^[A-Za-z0-9_-]{1,4096}$/.test(d) ? d : "";
+    out.desc = params.get("d") || "";
     return out;
   }
 
@@ -195,10 +220,55 @@
   // ------------------------------------------------------------------------------------------
   // Tile loading
 
+  // Tiles of level k are 256 >> shrink(k) pixels: a level k tile of that size is the level
+  // k - shrink tile box-filtered shrink more times (see tiles.py). Each tile of level 1 and
+  // deeper then covers 512 canvas pixels per side (the server renders those as one block) until
+  // tiles would be smaller than MIN_TILE.
+  function shrinkAt(z) {
+    const level = Math.max(0, -z);
+    return Math.max(0, Math.min(level - 1, explorer.info.max_shrink, Math.log2(TILE / MIN_TILE)));
+  }
+
+  function tileSizeAt(z) {
+    return TILE >> shrinkAt(z);
+  }
+
+  // Level 0 renders that fill a w x h view at `level` from nothing, at worst (every tile the
+  // view touches, each made of 4^(level - shrink) level 0 tiles).
+  function rendersToFill(level, w, h) {
+    const size = tileSizeAt(-level);
+    const tiles = (Math.ceil(w / size) + 1) * (Math.ceil(h / size) + 1);
+    return tiles * Math.pow(4, level - shrinkAt(-level));
+  }
+
+  // The widest level whose view the server fills within its zoom budget at the speed it
+  // measures for what zooming out renders (blocks of four level 0 tiles).
+  function widestLevel() {
+    const info = explorer.info;
+    const s = explorer.serverStats;
+    const perTile = (s && s.seconds_per_zoom_tile) || info.seconds_per_zoom_tile;
+    if (!perTile) return info.max_level; // nothing rendered yet: speed unknown
+    const size = explorer.map.getSize();
+    let level = 0;
+    while (level < info.max_level &&
+      (rendersToFill(level + 1, size.x, size.y) * perTile) / info.workers <= info.zoom_budget) {
+      level += 1;
+    }
+    return level;
+  }
+
+  // Offer the levels the server can fill in time; never zoom the view in by itself.
+  function updateZoomRange() {
+    const map = explorer.map;
+    const min = Math.min(-widestLevel(), map.getZoom());
+    if (min !== map.getMinZoom()) map.setMinZoom(min);
+  }
+
   function tileUrl(entry) {
     const c = entry.coords;
     let url = "tiles/" + entry.seed + "/" + (-c.z) + "/" + c.y + "/" + c.x + ".png" +
       "?m=" + explorer.info.model.id + "&p=" + tileDistance(entry).toFixed(2);
+    if (shrinkAt(c.z)) url += "&size=" + tileSizeAt(c.z);
     if (entry.desc) url += "&desc=" + entry.desc;
     return url;
   }
@@ -206,7 +276,7 @@
   function tileDistance(entry) {
     const map = explorer.map;
     const c = entry.coords;
-    const center = map.project(map.getCenter(), c.z).divideBy(TILE);
+    const center = map.project(map.getCenter(), c.z).divideBy(tileSizeAt(c.z));
     const d = Math.hypot(c.x + 0.5 - center.x, c.y + 0.5 - center.y);
     // Tiles of another zoom than the one shown wait for all tiles of the shown zoom.
     return c.z === explorer.layer._tileZoom ? d : d + 1e6;
@@ -247,8 +317,7 @@
           return;
         }
         if (!response.ok) {
-          let detail = response.statusText;
-          try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+          const detail = await errorDetail(response);
           explorer.stats.errors += 1;
           explorer.lastError = detail;
           showMessage("Tile error " + response.status + ": " + detail);
@@ -266,7 +335,6 @@
         if (entry.cancelled) return;
         entry.loaded = true;
         explorer.stats.loaded += 1;
-        explorer.loadTimes.push(performance.now());
         entry.done(null, entry.img);
       })
       .catch((err) => {
@@ -290,6 +358,11 @@
   }
 
   const ExplorerLayer = L.GridLayer.extend({
+    getTileSize: function () {
+      const size = tileSizeAt(this._tileZoom !== undefined ? this._tileZoom : 0);
+      return L.point(size, size);
+    },
+
     createTile: function (coords, done) {
       const img = document.createElement("img");
       img.className = "ig-tile";
@@ -317,34 +390,65 @@
   // ------------------------------------------------------------------------------------------
   // Downloads
 
-  async function downloadImage(params, label) {
+  // One download at a time, shown with its progress and a Cancel button.
+  let download = null;
+
+  function setProgress(text) {
+    $("progress").hidden = !text;
+    $("progress-text").textContent = text || "";
+  }
+
+  function saveBlob(blob, name) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    showMessage("Downloaded " + name);
+  }
+
+  async function errorDetail(response) {
+    try { return (await response.json()).detail || response.statusText; } catch (e) { return response.statusText; }
+  }
+
+  // Run `work(signal)` as the download; its errors and a cancel end in one message.
+  async function runDownload(work) {
+    if (download) {
+      showMessage("A download is already running; cancel it first.");
+      return;
+    }
+    download = new AbortController();
+    try {
+      await work(download.signal);
+    } catch (err) {
+      download.abort(); // stop the other requests of the download
+      showMessage(err.name === "AbortError" ? "Download cancelled." : "Download failed: " + err.message);
+    } finally {
+      download = null;
+      setProgress("");
+    }
+  }
+
+  function cancelDownload() {
+    if (download) download.abort();
+  }
+
+  // A region rendered by the server in one pass (/image.png).
+  function downloadImage(params, label) {
     const query = new URLSearchParams(params);
     query.set("seed", String(explorer.content.seed));
     query.set("m", explorer.info.model.id);
     if (explorer.content.desc) query.set("desc", explorer.content.desc);
-    showMessage("Rendering " + label + "\u2026", true);
-    try {
-      const response = await fetch("image.png?" + query.toString());
-      if (!response.ok) {
-        let detail = response.statusText;
-        try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-        showMessage("Download failed (" + response.status + "): " + detail);
-        return;
-      }
+    return runDownload(async (signal) => {
+      setProgress("Rendering " + label + "\u2026");
+      const response = await fetch("image.png?" + query.toString(), { signal: signal });
+      if (!response.ok) throw new Error("(" + response.status + ") " + await errorDetail(response));
       const blob = await response.blob();
-      const disposition = response.headers.get("Content-Disposition") || "";
-      const match = /filename="([^"]+)"/.exec(disposition);
-      const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = match ? match[1] : "infinitygan.png";
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-      showMessage("Downloaded " + a.download);
-    } catch (err) {
-      showMessage("Download failed: " + err.message);
-    }
+      const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      saveBlob(blob, match ? match[1] : "infinitygan.png");
+    });
   }
 
   function viewRegion() {
@@ -357,13 +461,74 @@
     return { level: level, top: nw.y, left: nw.x, height: se.y - nw.y, width: se.x - nw.x };
   }
 
+  // "Download view" saves what is on screen: the level's tiles the page shows already, and
+  // the missing ones fetched like any tile, DOWNLOAD_ACTIVE at a time.
+  function shownTile(z, row, col) {
+    const tiles = explorer.layer._tiles;
+    for (const k in tiles) {
+      const entry = tiles[k].el._igEntry;
+      if (entry && entry.loaded && entry.coords.z === z && entry.coords.x === col &&
+          entry.coords.y === row && entry.seed === explorer.content.seed &&
+          entry.desc === explorer.content.desc) {
+        return entry.img;
+      }
+    }
+    return null;
+  }
+
+  async function fetchTileImage(entry, signal) {
+    for (;;) {
+      const response = await fetch(tileUrl(entry), { signal: signal });
+      if (response.ok) return createImageBitmap(await response.blob());
+      if (response.status !== 503) {
+        throw new Error("tile error " + response.status + ": " + await errorDetail(response));
+      }
+      const wait = Math.min(30, Number(response.headers.get("Retry-After")) || 1);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      signal.throwIfAborted();
+    }
+  }
+
   function downloadView() {
     const r = viewRegion();
-    if (r.width * r.height > explorer.info.max_image_pixels) {
-      showMessage("The view is larger than the server's download limit; zoom in or use Select region.");
-      return;
+    const z = -r.level;
+    const size = tileSizeAt(z);
+    const content = explorer.content;
+    const canvas = document.createElement("canvas");
+    canvas.width = r.width;
+    canvas.height = r.height;
+    const ctx = canvas.getContext("2d");
+    const missing = [];
+    for (let row = Math.floor(r.top / size); row * size < r.top + r.height; row++) {
+      for (let col = Math.floor(r.left / size); col * size < r.left + r.width; col++) {
+        const img = shownTile(z, row, col);
+        if (img) ctx.drawImage(img, col * size - r.left, row * size - r.top);
+        else missing.push({ coords: { x: col, y: row, z: z }, seed: content.seed, desc: content.desc });
+      }
     }
-    downloadImage(r, "the view (" + r.width + "\u00d7" + r.height + " px, level " + r.level + ")");
+    explorer.stats.viewDownloadFetched = missing.length;
+    const label = "the view (" + r.width + "\u00d7" + r.height + " px, level " + r.level + ")";
+    return runDownload(async (signal) => {
+      let done = 0;
+      const progress = () => setProgress("Downloading " + label + ": " + done + " of " +
+        missing.length + " tiles not on screen rendered");
+      progress();
+      let next = 0;
+      const worker = async () => {
+        while (next < missing.length) {
+          const entry = missing[next++];
+          const bitmap = await fetchTileImage(entry, signal);
+          ctx.drawImage(bitmap, entry.coords.x * size - r.left, entry.coords.y * size - r.top);
+          bitmap.close();
+          done += 1;
+          progress();
+        }
+      };
+      await Promise.all(Array.from({ length: DOWNLOAD_ACTIVE }, worker));
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+      saveBlob(blob, "infinitygan-seed" + content.seed + "-level" + r.level + "-y" + r.top +
+        "-x" + r.left + "-" + r.width + "x" + r.height + ".png");
+    });
   }
 
   // Region selection: drag a box while selecting; the form holds canvas pixels of level 0.
@@ -577,6 +742,53 @@
   // ------------------------------------------------------------------------------------------
   // Setup
 
+  function shorten(text) {
+    return text.length > 24 ? text.slice(0, 21) + "\u2026" : text;
+  }
+
+  // The seed and description a link asks for, or, with one message saying why, what the page
+  // shows instead: `fallbackSeed` for an unusable seed, no anchors or edits for a description
+  // the server would refuse (so that no tile request fails because of the link).
+  async function readLinkContent(state, fallbackSeed) {
+    const info = explorer.info;
+    const problems = [];
+    let seed = fallbackSeed;
+    const text = state.seedText;
+    if (text !== null) {
+      const big = /^-?\d{1,40}$/.test(text) ? BigInt(text) : null;
+      if (big !== null && (big < 0n ? -big : big) <= BigInt(info.seed_limit)) {
+        seed = Number(big);
+      } else {
+        problems.push("the seed " + JSON.stringify(shorten(text)) + " is not an integer within \u00b1" +
+          info.seed_limit);
+      }
+    }
+    let desc = state.desc;
+    if (desc) {
+      let why = "";
+      if (desc.length > info.limits.desc_chars || !/^[A-Za-z0-9_-]+$/.test(desc) || decodeDesc(desc) === null) {
+        why = "are not readable";
+      } else {
+        try {
+          const query = new URLSearchParams({ seed: String(seed), desc: desc });
+          const result = await (await fetch("api/check?" + query.toString(), { cache: "no-store" })).json();
+          if (!result.ok) why = "cannot be drawn: " + result.detail;
+        } catch (e) {
+          why = "could not be checked (" + e.message + ")";
+        }
+      }
+      if (why) {
+        problems.push("the anchors and edits (d=" + shorten(desc) + ") " + why);
+        desc = "";
+      }
+    }
+    if (problems.length) {
+      showMessage("In this link, " + problems.join("; ") + ". Showing seed " + seed +
+        (state.desc && !desc ? " without anchors or edits" : "") + ".", true);
+    }
+    return { seed: seed, desc: desc };
+  }
+
   function applyHashView(state) {
     const map = explorer.map;
     const z = state.z !== null ? Math.min(map.getMaxZoom(), Math.max(map.getMinZoom(), state.z)) : 0;
@@ -585,11 +797,12 @@
     map.setView(map.unproject([x, y], 0), z, { animate: false });
   }
 
-  function onHashChange() {
+  async function onHashChange() {
     const state = parseHash();
-    if (state.seed !== null && validSeed(state.seed) &&
-        (state.seed !== explorer.content.seed || state.desc !== explorer.content.desc)) {
-      setContent({ seed: state.seed, desc: state.desc });
+    if (state.seedText !== String(explorer.content.seed) || state.desc !== explorer.content.desc) {
+      const next = await readLinkContent(state, explorer.content.seed);
+      setContent(next);
+      writeHash(); // the URL shows what is on screen, also after a fallback
     }
     const c = centerPixel();
     if ((state.x !== null && state.x !== c.x) || (state.y !== null && state.y !== c.y) ||
@@ -613,10 +826,25 @@
       if (response.ok) {
         const s = await response.json();
         explorer.serverStats = s;
-        $("status-queue").title = "server: " + s.queue + " queued, " + s.tiles_made + " tiles made, " +
-          s.tiles_per_second + " tiles/s rendered";
+        $("status-rate").title = "server: " + s.queue + " jobs queued, " + s.running + " running, " +
+          s.tiles_made + " tiles made, " + s.tiles_per_second + " tiles/s over the last 10 s";
+        updateZoomRange();
+        updateStatus();
       }
     } catch (e) { /* the server may be restarting */ }
+  }
+
+  // One wheel gesture zooms one level at most (Leaflet's own handler zooms two levels for a
+  // delta of 100 or more, which can start minutes of rendering).
+  let wheelUntil = 0;
+  function onWheel(e) {
+    e.preventDefault();
+    const map = explorer.map;
+    const now = performance.now();
+    if (e.deltaY === 0 || now < wheelUntil) return;
+    wheelUntil = now + 250;
+    const zoom = Math.max(map.getMinZoom(), Math.min(map.getMaxZoom(), map.getZoom() + (e.deltaY > 0 ? -1 : 1)));
+    if (zoom !== map.getZoom()) map.setZoomAround(map.mouseEventToContainerPoint(e), zoom);
   }
 
   function bindControls() {
@@ -643,6 +871,7 @@
       }
     });
     $("download-view").addEventListener("click", downloadView);
+    $("progress-cancel").addEventListener("click", cancelDownload);
     $("select-region").addEventListener("click", () => setSelecting(!selecting));
     $("region-cancel").addEventListener("click", closeRegion);
     for (const id of ["region-left", "region-top", "region-width", "region-height"]) {
@@ -690,11 +919,7 @@
     $("model-name").title = "model id " + info.model.id;
 
     const state = parseHash();
-    explorer.content = {
-      seed: state.seed !== null && Number.isSafeInteger(state.seed) && Math.abs(state.seed) <= info.seed_limit
-        ? state.seed : info.default_seed,
-      desc: state.desc,
-    };
+    explorer.content = await readLinkContent(state, info.default_seed);
 
     const lim = info.coord_limit;
     const map = L.map("map", {
@@ -703,6 +928,7 @@
       maxZoom: 2,
       zoomSnap: 1,
       zoomDelta: 1,
+      scrollWheelZoom: false, // onWheel: one level per gesture
       fadeAnimation: false,
       attributionControl: false,
       maxBounds: [[lim, -lim], [-lim, lim]],
@@ -736,11 +962,14 @@
       map.getContainer().classList.toggle("ig-overzoom", map.getZoom() > 0);
       rebaseIfFar();
     });
+    map.getContainer().addEventListener("wheel", onWheel, { passive: false });
     map.on("mousedown", onSelectDown);
     map.on("mousemove", onSelectMove);
     map.on("mouseup", onSelectUp);
+    updateZoomRange();
     setInterval(updateStatus, 500);
-    setInterval(pollStats, 2000);
+    setInterval(pollStats, 1000);
+    pollStats();
     explorer.ready = true;
   }
 
