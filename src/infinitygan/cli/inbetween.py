@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import description_output_options, parse_seeds
+from infinitygan.cli._common import description_output_options, pick_seeds, seed_options
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
     FEATURE_LOSS_CHOICE,
@@ -25,7 +25,7 @@ from infinitygan.cli.invert import (
 @click.argument("left_image", metavar="LEFT", type=click.Path(path_type=Path))
 @click.argument("right_image", metavar="RIGHT", type=click.Path(path_type=Path))
 @click.option("--width", type=click.IntRange(1, None), required=True, help="Output width (px).")
-@click.option("--seeds", "seeds_text", default="0", help="Seeds of the generated part: 0-3, 1,4.")
+@seed_options("Seeds of the generated part, one output each: 0-3 or 1,4 (default 0).")
 @click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
 @click.option(
     "--blend",
@@ -48,7 +48,8 @@ def inbetween_command(
     left_image: Path,
     right_image: Path,
     width: int,
-    seeds_text: str,
+    seed: int | None,
+    seeds_text: str | None,
     steps: int,
     blend: int | None,
     blend_kernel: str,
@@ -84,7 +85,7 @@ def inbetween_command(
     from infinitygan.applications.outpaint import placement_for
     from infinitygan.cli.generate import parse_bytes
 
-    seeds = parse_seeds(seeds_text)
+    seeds = pick_seeds(seed, seeds_text)
     max_memory = parse_bytes(max_memory_text)
     G, _, sha = load_model(model, device)
     images = {"left": read_image(left_image, "LEFT"), "right": read_image(right_image, "RIGHT")}

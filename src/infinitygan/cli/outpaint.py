@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import description_output_options, parse_offset, parse_seeds
+from infinitygan.cli._common import (
+    POSITION_HELP,
+    description_output_options,
+    parse_offset,
+    pick_seeds,
+    seed_options,
+)
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
     FEATURE_LOSS_CHOICE,
@@ -35,13 +41,15 @@ def latents_path_for(out: Path) -> Path:
     required=True,
     help="Pixels to add per side: left:256,right:1024[,top:N,bottom:N].",
 )
-@click.option("--seeds", "seeds_text", default="0", help="Seeds of the new content: 0-3 or 1,4.")
+@seed_options("Seeds of the new content, one output each: 0-3 or 1,4 (default 0).")
 @click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
 @click.option(
     "--at",
     "at_text",
     default=None,
-    help="Canvas pixel Y,X of the image's top-left (default: centred on the horizon, column 0).",
+    help="Canvas position of the image's top-left pixel: "
+    + POSITION_HELP
+    + " (default: centred on the horizon, column 0).",
 )
 @click.option(
     "--latents",
@@ -69,7 +77,8 @@ def outpaint_command(
     model: str,
     image: Path,
     extend_text: str,
-    seeds_text: str,
+    seed: int | None,
+    seeds_text: str | None,
     steps: int,
     at_text: str | None,
     latents_in: Path | None,
@@ -119,7 +128,7 @@ def outpaint_command(
         extension = parse_extend(extend_text)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--extend") from None
-    seeds = parse_seeds(seeds_text)
+    seeds = pick_seeds(seed, seeds_text)
     max_memory = parse_bytes(max_memory_text)
     G, _, sha = load_model(model, device)
     target = read_image(image)
@@ -141,7 +150,7 @@ def outpaint_command(
         latents_path = latents_in
     else:
         check_image_size(G, target, "IMAGE")
-        top, left = parse_offset(at_text) if at_text else default_position(h, w)
+        top, left = parse_offset(at_text, "--at") if at_text else default_position(h, w)
         latents = run_inversion(
             G,
             target,

@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import click
 
-from infinitygan.cli._common import parse_seeds, resolve_device
+from infinitygan.cli._common import parse_seeds, resolve_device, warn_slow_precision
 from infinitygan.cli._group import main
 
 logger = logging.getLogger(__name__)
+
+SEED_MAX = 2**63 - 1  # latents.SEED_MAX (seeds are packed as signed 64-bit integers)
+
+# Settings named in the configs' messages -> what a command-line user sets.
+_FLAGS = {
+    "TrainConfig.batch_gpu": "--batch-gpu",
+    "TrainConfig.batch": "--batch",
+    "TrainConfig.seed": "--seed",
+    "RunConfig.snapshot_every": "--snapshot-every",
+    "RunConfig.tick_every": "--tick-every",
+    "RunConfig.keep_snapshots": "--keep",
+    "RunConfig.workers": "--workers",
+    "RunConfig.precision": "--precision",
+    "RunConfig.total_steps": "--steps",
+}
+
+
+def user_message(text: str) -> str:
+    """A config error in command-line terms: ``TrainConfig.batch`` -> ``--batch``, other
+    ``TrainConfig.FIELD`` -> ``--set train.FIELD``."""
+    for name, flag in _FLAGS.items():
+        text = text.replace(name, flag)
+    return re.sub(r"\bTrainConfig\.(\w+)", r"--set train.\1", text)
+
 
 _RESUME_FIXED = ("preset", "data", "batch", "batch_gpu", "seed", "set_items")
 
@@ -68,8 +94,8 @@ def steps_for(kimg: float | None, steps: int | None, batch: int, default_kimg: f
             raise click.BadParameter("--steps must be >= 1")
         return steps
     kimg = default_kimg if kimg is None else kimg
-    if kimg <= 0:
-        raise click.BadParameter("--kimg must be > 0")
+    if not math.isfinite(kimg) or kimg <= 0:
+        raise click.BadParameter(f"--kimg must be a finite number > 0, got {kimg}")
     return max(1, math.ceil(kimg * 1000 / batch))
 
 
@@ -107,14 +133,21 @@ class _TqdmHandler(logging.Handler):
 @click.option("--snapshot-every", type=int, default=None, help="Steps between snapshots (500).")
 @click.option("--tick-every", type=int, default=None, help="Steps between log lines (10).")
 @click.option("--keep", type=int, default=None, help="Snapshots to keep (3).")
-@click.option("--seed", type=int, default=None, help="Seed of init, latents and data order (0).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, SEED_MAX),
+    default=None,
+    help="Seed of init, latents and data order (0).",
+)
 @click.option(
     "--resume",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="Continue RUN_DIR from its latest snapshot with its own settings.",
 )
-@click.option("--device", default=None, help="cpu, cuda or auto (default auto).")
+@click.option(
+    "--device", default=None, help="cpu, cuda, cuda:N or auto (default auto: cuda when available)."
+)
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "bf16", "fp16"]),
@@ -245,11 +278,12 @@ def train_command(
             updates["snapshot_every"] = 500
         run = dataclasses.replace(run, **updates)
     except ValueError as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(user_message(str(err))) from None
 
     if dry_run:
         click.echo(run.to_json())
         return
+    warn_slow_precision(run.device, run.precision)
     if run.tensorboard:
         try:
             import torch.utils.tensorboard  # noqa: F401
@@ -302,7 +336,7 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
     try:
         dataset = open_dataset(run.data, data_config, seed=run.train.seed)
     except (FileNotFoundError, DataError) as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(user_message(str(err))) from None
     if run_dir is None:
         path_text = None
         if dist_info.is_main:
@@ -369,7 +403,14 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
             f"then continue with --resume {run_dir}"
         ) from None
     except ValueError as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(user_message(str(err))) from None
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise click.ClickException(
+            f"no space left on the device for {err.filename or run_dir} ({err.strerror}); "
+            f"free some space, then continue with --resume {run_dir}"
+        ) from None
     finally:
         if bar is not None:
             bar.close()
