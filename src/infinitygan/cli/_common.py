@@ -134,6 +134,19 @@ def resolve_device(name: str | None, option: str = "--device") -> str:
     return "cuda"
 
 
+def check_parent_folder(path: Path, option: str) -> None:
+    """Refuse, before any work, an output whose folder cannot be created because a part of its
+    path is a file (``--out notes.txt/x.png``)."""
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise click.BadParameter(
+                    f"{path} cannot be written: {parent} is a file, not a folder",
+                    param_hint=option,
+                )
+            return
+
+
 def seed_options(seeds_help: str):
     """``--seed N`` and ``--seeds LIST`` for the commands that make one output per seed.
 

@@ -18,6 +18,8 @@ def describe_os_error(err: OSError) -> str:
             f"no space left on the device while writing{where}; free some space or write "
             "elsewhere (an interrupted generation continues with --resume)"
         )
+    if err.errno == errno.EEXIST:
+        return f"cannot create the folder{where}: it exists as a file, not a folder"
     if err.errno == errno.ENOTDIR:
         return f"cannot use{where}: a part of the path is a file, not a folder"
     if err.errno in (errno.EACCES, errno.EPERM):

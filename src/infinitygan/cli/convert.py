@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from infinitygan.cli._common import check_parent_folder
 from infinitygan.cli._group import main
 
 
@@ -33,6 +34,9 @@ def convert_command(official: Path, out: Path, preset: str, discriminator_out: P
 
     if out.suffix != ".safetensors":
         raise click.BadParameter("the output must end in .safetensors", param_hint="OUT")
+    check_parent_folder(out, "OUT")
+    if discriminator_out is not None:
+        check_parent_folder(discriminator_out, "--discriminator-out")
     try:
         generator, discriminator = convert_checkpoint(official, preset=preset)
     except (FileNotFoundError, ValueError, ConversionError) as err:

@@ -291,20 +291,22 @@ def generate_command(
             render = whole_image_renderer(G, s, top, left, height, width)
         else:
             render = plain_renderer(G, s, **gen_kwargs)
-        with torch.no_grad():
-            stats = render_to_writer(
-                render,
-                writer,
-                top,
-                left,
-                height,
-                width,
-                chunk=chunk,
-                rank=rank,
-                world_size=world,
-                progress=progress,
-            )
-        bar.close()
+        try:
+            with torch.no_grad():
+                stats = render_to_writer(
+                    render,
+                    writer,
+                    top,
+                    left,
+                    height,
+                    width,
+                    chunk=chunk,
+                    rank=rank,
+                    world_size=world,
+                    progress=progress,
+                )
+        finally:
+            bar.close()  # an error message then starts on a line of its own
         if world > 1:
             import torch.distributed as dist
 

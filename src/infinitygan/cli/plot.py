@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from infinitygan.cli._common import check_parent_folder
 from infinitygan.cli._group import main
 
 
@@ -26,6 +27,9 @@ def plot_command(run_dir: Path, out: Path | None, smooth: int) -> None:
       infinitygan plot runs/00000-tiny-synthetic-b4 --smooth 5
     """
     from infinitygan.train.plot import plot_stats
+
+    if out is not None:
+        check_parent_folder(out, "--out")
 
     try:
         path = plot_stats(run_dir, out, smooth=smooth)

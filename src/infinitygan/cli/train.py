@@ -12,7 +12,12 @@ from typing import Any
 
 import click
 
-from infinitygan.cli._common import parse_seeds, resolve_device, warn_slow_precision
+from infinitygan.cli._common import (
+    check_parent_folder,
+    parse_seeds,
+    resolve_device,
+    warn_slow_precision,
+)
 from infinitygan.cli._group import main
 
 logger = logging.getLogger(__name__)
@@ -240,11 +245,18 @@ def train_command(
 
             model = get_preset(preset or "paper-101")
             overrides = parse_set(set_items)
+            flags = {"batch": batch, "batch_gpu": batch_gpu, "seed": seed}
+            for key, value in flags.items():
+                if key in overrides and value is not None:
+                    flag = "--" + key.replace("_", "-")
+                    raise click.UsageError(f"give {flag} or --set train.{key}, not both")
             train_cfg = TrainConfig(
-                batch=batch if batch is not None else 16,
-                batch_gpu=batch_gpu,
-                seed=seed if seed is not None else 0,
-                **overrides,
+                **{
+                    "batch": batch if batch is not None else 16,
+                    "batch_gpu": batch_gpu,
+                    "seed": seed if seed is not None else 0,
+                    **overrides,
+                }
             )
             run = RunConfig(
                 model=model,
@@ -283,6 +295,10 @@ def train_command(
     if dry_run:
         click.echo(run.to_json())
         return
+    if resume is None:
+        if outdir.exists() and not outdir.is_dir():
+            raise click.BadParameter(f"{outdir} is a file, not a folder", param_hint="--outdir")
+        check_parent_folder(outdir, "--outdir")
     warn_slow_precision(run.device, run.precision)
     if run.tensorboard:
         try:
