@@ -288,6 +288,23 @@ CASES = [
     ("fuse-nan", ["fuse", "{nan}", "--seeds", "1,2", "--size", "64x64"], "NaN/Inf"),
     ("invert-nan", ["invert", "{nan}", "{photo}", "--steps", "1"], "NaN/Inf"),
     ("eval-nan", ["eval", "{nan}", "--data", "synthetic", "--metrics", "swd"], "NaN/Inf"),
+    # item 6: other integers far out of range
+    (
+        "train-kimg-huge",
+        ["train", "--data", "synthetic", "--preset", "tiny", "--kimg", "1e308"],
+        "steps; give less",
+    ),
+    (
+        "train-steps-huge",
+        ["train", "--data", "synthetic", "--preset", "tiny", "--steps", HUGE],
+        "--steps must be from 1",
+    ),
+    (
+        "fuse-blend-huge",
+        ["fuse", "{model}", "--seeds", "1,2", "--size", "64x64", "--blend", HUGE],
+        "--blend",
+    ),
+    ("eval-num-huge", ["eval", "{model}", "--data", "synthetic", "--num", HUGE], "--num"),
     # item 9: stats without usable records
     ("plot-nulls-only", ["plot", "{inputs}/run"], "no stats records"),
 ]

@@ -74,9 +74,11 @@ def layout_points(layout: str, count: int, height: int, width: int) -> list[tupl
             try:
                 points.append(parse_position(part))
             except ValueError as err:
+                if "off the canvas" in str(err):
+                    raise ValueError(f"layout point {err}") from None
                 raise ValueError(
-                    f"layout point: {err}; e.g. points:256,128;256,896 or "
-                    "points:x=128,y=256;x=896,y=256"
+                    f"layout point {part!r} is not Y,X (row first) or x=X,y=Y; write e.g. "
+                    "points:256,128;256,896 or points:x=128,y=256;x=896,y=256"
                 ) from None
         if len(points) != count:
             raise ValueError(

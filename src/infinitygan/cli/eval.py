@@ -163,7 +163,7 @@ def eval_command(
     if seed + max(num, 1) - 1 > SEED_MAX:
         raise click.BadParameter(
             f"the fakes use seeds {seed} to {seed + num - 1}, beyond the largest seed "
-            f"{SEED_MAX}; give a smaller --seed",
+            f"{SEED_MAX}; give a smaller --seed or --num",
             param_hint="--seed",
         )
 

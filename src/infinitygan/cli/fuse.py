@@ -42,7 +42,7 @@ def parse_seed_list(text: str) -> list[int]:
 )
 @click.option(
     "--blend",
-    type=click.IntRange(0, None),
+    type=click.IntRange(0, 1 << 24),
     default=None,
     help="Width in pixels of the transition between styles "
     "[default: half the distance between the two closest anchors].",

@@ -29,7 +29,7 @@ from infinitygan.cli.invert import (
 @click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
 @click.option(
     "--blend",
-    type=click.IntRange(0, None),
+    type=click.IntRange(0, 1 << 24),
     default=None,
     help="Width of the style transition (px) [default: the gap between the images].",
 )

@@ -23,6 +23,7 @@ from infinitygan.cli._group import main
 logger = logging.getLogger(__name__)
 
 SEED_MAX = 2**63 - 1  # latents.SEED_MAX (seeds are packed as signed 64-bit integers)
+MAX_STEPS = 10**12  # steps are packed as 64-bit integers into the random keys; far beyond use
 
 # Settings named in the configs' messages -> what a command-line user sets.
 _FLAGS = {
@@ -95,12 +96,16 @@ def steps_for(kimg: float | None, steps: int | None, batch: int, default_kimg: f
     if kimg is not None and steps is not None:
         raise click.UsageError("give --kimg or --steps, not both")
     if steps is not None:
-        if steps < 1:
-            raise click.BadParameter("--steps must be >= 1")
+        if not 1 <= steps <= MAX_STEPS:
+            raise click.BadParameter(f"--steps must be from 1 to {MAX_STEPS:,}, got {steps}")
         return steps
     kimg = default_kimg if kimg is None else kimg
     if not math.isfinite(kimg) or kimg <= 0:
         raise click.BadParameter(f"--kimg must be a finite number > 0, got {kimg}")
+    if kimg * 1000 / batch > MAX_STEPS:
+        raise click.BadParameter(
+            f"--kimg {kimg:g} at batch {batch} is more than {MAX_STEPS:,} steps; give less"
+        )
     return max(1, math.ceil(kimg * 1000 / batch))
 
 
