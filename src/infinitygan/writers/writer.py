@@ -139,7 +139,8 @@ class CanvasWriter:
             progress = ""
         return (
             f"found {str(self.scratch)!r}, an unfinished write of {self.path.name} left by an "
-            f"earlier run{progress}; continue it with --resume, or delete it to start over"
+            f"earlier run{progress}; continue it with --resume (resume=True from Python), or "
+            "delete it to start over"
         )
 
     # -- writing ----------------------------------------------------------------------------
