@@ -594,14 +594,6 @@ def validate_scales(model: EvalModel, scales: Sequence[float]) -> None:
         ValueError: naming the bad scale and the model's real resolution.
     """
     for scale in scales:
-        side = model.scaleinv_size(scale) if scale > 0 else 0
-        if side > MAX_SCALEINV_SIDE:
-            largest = MAX_SCALEINV_SIDE // model.full_size
-            raise ValueError(
-                f"scale {format_scale(scale)} asks the model for {side}x{side} px images "
-                f"(about {side * side * 12 / 2**30:.0f} GiB each as floats); scales up to "
-                f"{largest} ({MAX_SCALEINV_SIDE} px) are supported for this model"
-            )
         try:
             scaleinv_eval_res(scale, model.real_res)
         except ValueError:
@@ -611,6 +603,14 @@ def validate_scales(model: EvalModel, scales: Sequence[float]) -> None:
                 f"({model.real_res} px); use scales s with {model.real_res} * s a whole number, "
                 "e.g. 1,2,4,8"
             ) from None
+        side = model.scaleinv_size(scale) if scale > 0 else 0
+        if side > MAX_SCALEINV_SIDE:
+            largest = MAX_SCALEINV_SIDE // model.full_size
+            raise ValueError(
+                f"scale {format_scale(scale)} asks the model for {side}x{side} px images "
+                f"(about {side * side * 12 / 2**30:.0f} GiB each as floats); scales up to "
+                f"{largest} ({MAX_SCALEINV_SIDE} px) are supported for this model"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
