@@ -12,6 +12,7 @@ import torch
 from infinitygan import __version__
 from infinitygan.config import ModelConfig
 from infinitygan.imageio import default_permissions
+from infinitygan.latents import check_seed
 from infinitygan.models import Generator
 from infinitygan.presets import get_preset
 
@@ -72,13 +73,38 @@ def save_generator(
     return path
 
 
+def resolve_model_folder(path: Path) -> tuple[Path, Path | None]:
+    """The generator file of a training run folder (its latest snapshot's EMA generator) or of a
+    snapshot folder, and the run folder (None for a snapshot folder).
+
+    Raises:
+        CheckpointError: the folder holds no complete snapshot.
+    """
+    from infinitygan.train.snapshots import G_EMA_FILE, latest_snapshot
+
+    direct = path / G_EMA_FILE
+    if direct.is_file():  # a snapshot folder
+        return direct, None
+    snap = latest_snapshot(path)
+    if snap is None:
+        raise CheckpointError(
+            f"{path} is a folder without a complete training snapshot "
+            f"(checkpoints/stepNNNNNNNN/{G_EMA_FILE}); give a run folder with a snapshot or "
+            "a .safetensors generator file"
+        )
+    return snap.path / G_EMA_FILE, path
+
+
 def resolve_model_path(name_or_path: str | Path) -> Path | str:
-    """A file path, the name of a model bundled with the package, or ``random:PRESET[:SEED]``
-    (returned unchanged)."""
+    """A file path, a training run or snapshot folder (resolved to its latest EMA generator file,
+    see :func:`resolve_model_folder`), the name of a model bundled with the package, or
+    ``random:PRESET[:SEED]`` (returned unchanged)."""
     if isinstance(name_or_path, str) and name_or_path.startswith(RANDOM_PREFIX):
         parse_random_spec(name_or_path)
         return name_or_path
-    path = Path(name_or_path)
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return resolve_model_folder(path)[0]
     if path.suffix == "" and not path.exists():
         bundled = BUNDLED_DIR / f"{name_or_path}.safetensors"
         if bundled.is_file():
@@ -131,7 +157,23 @@ def parse_random_spec(spec: str) -> tuple[str, int]:
         seed = int(parts[1]) if len(parts) == 2 else 0
     except ValueError:
         raise CheckpointError(f"{spec!r}: the seed after the preset must be an integer") from None
+    try:
+        check_seed(seed, "the seed after the preset")
+    except ValueError as err:
+        raise CheckpointError(f"{spec!r}: {err}") from None
     return parts[0], seed
+
+
+def check_finite(state: dict[str, torch.Tensor], where: str | Path) -> None:
+    """Raise CheckpointError naming the first floating-point tensor holding NaN or Inf."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(
+                f"{where}: tensor {name!r} holds {bad} NaN/Inf value(s), so every image would be "
+                "garbage; the weights are damaged (or training diverged): use an earlier snapshot "
+                "or re-download the file"
+            )
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
@@ -157,6 +199,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
         raise CheckpointError(
             f"{path}: cannot read the weights ({err}); the file is corrupted"
         ) from None
+    check_finite(state, path)
     generator = Generator(config)
     try:
         generator.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})

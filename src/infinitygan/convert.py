@@ -113,10 +113,25 @@ def _convert_state(
     drop: re.Pattern[str],
     what: str,
 ) -> dict[str, Tensor]:
+    if not isinstance(official, Mapping):
+        raise ConversionError(
+            f"{what}: expected a state dict (names to tensors), found a {type(official).__name__}"
+        )
     ours = module.state_dict()
     converted: dict[str, Tensor] = {}
     unknown: list[str] = []
     for key, value in official.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            raise ConversionError(
+                f"{what}: entry {key!r} is a {type(value).__name__}, not a named tensor; "
+                "is it an InfinityGAN state dict?"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise ConversionError(
+                f"{what}: official tensor {key!r} holds {bad} NaN/Inf value(s); the checkpoint "
+                "is damaged (or its training diverged), so it is not converted"
+            )
         key = key.removeprefix("module.")
         if drop.fullmatch(key):
             continue
@@ -422,11 +437,18 @@ def load_official_checkpoint(path: str | Path) -> dict:
         if hasattr(np, "_core")
         else np.core.multiarray._reconstruct
     )
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); download or copy the checkpoint again")
     try:
         with torch.serialization.safe_globals(safe):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # re-raised with a clear message
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "unsupported global" not in str(err).lower():  # not a safety refusal
+            raise ValueError(
+                f"cannot read {path} as a PyTorch checkpoint ({type(err).__name__}: {message}); "
+                "the file is truncated, damaged or of another kind"
+            ) from None
         raise ValueError(
             f"cannot load {path} safely: {message}. Only plain tensor checkpoints are read "
             "(no unrestricted unpickling, which could run code from the file). Re-save the state "
@@ -448,11 +470,11 @@ def convert_checkpoint(
         g_state = data["g_ema"]
     elif "g" in data:
         g_state = data["g"]
-    elif any(k.startswith("texture_synthesizer.") for k in data):
+    elif any(isinstance(k, str) and k.startswith("texture_synthesizer.") for k in data):
         g_state = data
     else:
         raise ValueError(
-            f"{path} has no 'g_ema' or 'g' entry (keys: {sorted(data)[:10]}); "
+            f"{path} has no 'g_ema' or 'g' entry (keys: {sorted(map(str, data))[:10]}); "
             "is it an InfinityGAN checkpoint?"
         )
     return from_official(g_state, data.get("d"), preset)

@@ -53,9 +53,9 @@ from infinitygan import __version__
 from infinitygan.checkpoint import (
     BUNDLED_DIR,
     RANDOM_PREFIX,
-    CheckpointError,
     load_generator,
     model_hash,
+    resolve_model_folder,
     resolve_model_path,
 )
 from infinitygan.metrics import (
@@ -105,6 +105,18 @@ INFINITE_FRAMES = 8  # frames per long canvas
 INFINITE_BINS = 4  # distance bins (2 frames each)
 SEAM_CANVASES = 4  # canvases rendered twice for the seam metrics (or N, if smaller)
 PLOT_FILE = "scaleinv.png"
+MAX_SCALEINV_SIDE = 8192  # px: largest image a ScaleInv scale may ask the generator for
+
+FEATURE_METRICS = frozenset(
+    {"fid", "kid", "diversity", "patch-fid", "scaleinv-fid", "infinite-fid"}
+)
+"""Metrics that need the feature network (``swd`` and ``seams`` work on pixels)."""
+
+
+def needs_features(metrics: Sequence[MetricRequest]) -> bool:
+    """Whether any requested metric needs the feature network (the Inception weights)."""
+    return any(m.name in FEATURE_METRICS for m in metrics)
+
 
 ProgressFn = Callable[[str, int, int], None]
 """``progress(label, done, total)``, called as images are produced."""
@@ -269,19 +281,8 @@ def resolve_eval_model(spec: str | os.PathLike[str]) -> ResolvedModel:
     text = os.fspath(spec)
     path = Path(text).expanduser()
     if not text.startswith(RANDOM_PREFIX) and path.is_dir():
-        from infinitygan.train.snapshots import G_EMA_FILE, latest_snapshot
-
-        direct = path / G_EMA_FILE
-        if direct.is_file():  # a snapshot folder
-            return ResolvedModel(text, direct, None, path)
-        snap = latest_snapshot(path)
-        if snap is None:
-            raise CheckpointError(
-                f"{path} is a folder without a complete training snapshot "
-                f"(checkpoints/stepNNNNNNNN/{G_EMA_FILE}); give a run folder with a snapshot or "
-                "a .safetensors generator file"
-            )
-        return ResolvedModel(text, snap.path / G_EMA_FILE, path, path)
+        source, run_dir = resolve_model_folder(path)
+        return ResolvedModel(text, source, run_dir, path)
     resolved = resolve_model_path(text)
     if isinstance(resolved, str):
         return ResolvedModel(text, resolved, None, None)
@@ -602,6 +603,14 @@ def validate_scales(model: EvalModel, scales: Sequence[float]) -> None:
                 f"({model.real_res} px); use scales s with {model.real_res} * s a whole number, "
                 "e.g. 1,2,4,8"
             ) from None
+        side = model.scaleinv_size(scale) if scale > 0 else 0
+        if side > MAX_SCALEINV_SIDE:
+            largest = MAX_SCALEINV_SIDE // model.full_size
+            raise ValueError(
+                f"scale {format_scale(scale)} asks the model for {side}x{side} px images "
+                f"(about {side * side * 12 / 2**30:.0f} GiB each as floats); scales up to "
+                f"{largest} ({MAX_SCALEINV_SIDE} px) are supported for this model"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,7 +622,7 @@ def evaluate(
     data: str,
     metrics: Sequence[MetricRequest],
     *,
-    extractor: FeatureExtractor,
+    extractor: FeatureExtractor | None,
     options: EvalOptions = EvalOptions(),
     out_dir: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
@@ -625,7 +634,8 @@ def evaluate(
         model: the generator to evaluate.
         data: real images: ``synthetic``, ``landscapes`` or a folder/.zip/.tar path.
         metrics: from :func:`parse_metrics`.
-        extractor: feature network (:func:`make_feature_extractor`).
+        extractor: feature network (:func:`make_feature_extractor`); may be None when no
+            metric needs it (:func:`needs_features`: ``swd`` and ``seams`` only).
         options: N, modes, seeds, batch, cache.
         out_dir: folder of the ``metric-<name>.jsonl`` files and ``scaleinv.png`` (``None``:
             nothing written).
@@ -641,6 +651,11 @@ def evaluate(
         FileNotFoundError, DataError: the dataset cannot be opened.
     """
     names = {m.name for m in metrics}
+    if extractor is None and needs_features(metrics):
+        raise ValueError(
+            f"{', '.join(sorted(names & FEATURE_METRICS))} need(s) the feature network; "
+            "pass an extractor"
+        )
     scales = sorted({s for m in metrics for s in m.scales})
     validate_scales(model, scales)
     num_reals = options.num_reals or options.num
@@ -656,7 +671,7 @@ def evaluate(
         "num": options.num,
         "seed": options.seed,
         "batch": options.batch,
-        "extractor": extractor_id(extractor),
+        "extractor": None if extractor is None else extractor_id(extractor),
         "software": f"infinitygan {__version__}",
         "torch": torch.__version__,
         "device": str(next(model.G.parameters()).device),
@@ -1133,6 +1148,7 @@ __all__ = [
     "format_scale",
     "load_eval_model",
     "make_feature_extractor",
+    "needs_features",
     "model_kind",
     "open_real_images",
     "parse_metrics",

@@ -28,27 +28,26 @@ def from_uint8(array: np.ndarray) -> Tensor:
 
 
 def load_image(path: str | Path) -> Tensor:
-    """Read an image file as [3, H, W] float32 in [-1, 1] (any mode converted to RGB)."""
-    from PIL import Image, UnidentifiedImageError
+    """Read an image file as [3, H, W] float32 in [-1, 1].
+
+    Decoded exactly as training decodes its images
+    (:func:`infinitygan.data.sources.decode_image`): EXIF orientation applied, 16-bit samples
+    scaled as ``round(v / 257)``, transparency composited on white; decompression bombs refused.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file cannot be decoded (the message names the reason).
+    """
+    from infinitygan.data.sources import ImageDecodeError, decode_image
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image at {path}")
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(background, im)
-            if im.mode == "I;16" or im.mode == "I":
-                arr = np.asarray(im, dtype=np.float64)
-                arr = (arr / max(arr.max(), 1.0) * 255).astype(np.uint8)
-                im = Image.fromarray(arr)
-            rgb = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read {path} as an image: {err}") from None
-    return from_uint8(rgb)
+        image = decode_image(path.read_bytes(), str(path))
+    except ImageDecodeError as err:
+        raise ValueError(f"cannot read {err}") from None
+    return from_uint8(np.asarray(image))
 
 
 def save_image(image: Tensor | np.ndarray, path: str | Path, **save_kwargs) -> Path:

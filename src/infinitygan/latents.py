@@ -23,6 +23,22 @@ STREAM_GLOBAL = 0
 STREAM_LOCAL = 1
 STREAM_NOISE = 100  # + conv index
 
+SEED_MIN = -(2**63)
+SEED_MAX = 2**63 - 1
+"""Seeds are packed as signed 64-bit integers into every random key."""
+
+
+def check_seed(seed: int, what: str = "seed") -> int:
+    """Return ``seed`` when it fits the signed 64-bit keys, else raise ValueError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"{what} must be an integer, got {seed!r}")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise ValueError(
+            f"{what} {seed} is out of range; seeds are 64-bit integers from {SEED_MIN} to "
+            f"{SEED_MAX}"
+        )
+    return seed
+
 
 def _key(seed: int, stream: int, a: int, b: int) -> int:
     data = struct.pack("<qqqq", int(seed), int(stream), int(a), int(b))

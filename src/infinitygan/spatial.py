@@ -20,6 +20,7 @@ each side than the structure they produce.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -162,3 +163,46 @@ class Geometry:
     def output_start(self, cell_start: int) -> int:
         """Canvas pixel of the first output pixel of a window starting at ``cell_start``."""
         return self.scale * cell_start + self.pixel_offset
+
+
+# ---------------------------------------------------------------------- canvas positions
+MAX_CANVAS_POSITION = 2**52
+"""Largest |row| or |column| of a canvas pixel that a command accepts (about 4.5e15). Window
+arithmetic divides positions in floating point, which stays exact below 2**53."""
+
+_BARE_POSITION_RE = re.compile(r"\s*(-?\d+)\s*,\s*(-?\d+)\s*")
+_NAMED_POSITION_RE = re.compile(r"\s*([xyXY])\s*=\s*(-?\d+)\s*,\s*([xyXY])\s*=\s*(-?\d+)\s*")
+
+
+def parse_position(text: str) -> tuple[int, int]:
+    """Parse a canvas position into ``(y, x)``.
+
+    Two forms are accepted: ``x=X,y=Y`` (either order, explicit) and the bare ``Y,X`` (row
+    first, unlike the WxH of sizes). Both coordinates must lie within
+    ``±MAX_CANVAS_POSITION``.
+
+    Raises:
+        ValueError: naming the problem and the accepted forms.
+    """
+    named = _NAMED_POSITION_RE.fullmatch(text)
+    if named is not None:
+        keys = (named.group(1).lower(), named.group(3).lower())
+        if set(keys) != {"x", "y"}:
+            raise ValueError(f"{text!r} names {keys[0]} twice; write x=X,y=Y, e.g. x=4096,y=-128")
+        values = {keys[0]: int(named.group(2)), keys[1]: int(named.group(4))}
+        y, x = values["y"], values["x"]
+    else:
+        bare = _BARE_POSITION_RE.fullmatch(text)
+        if bare is None:
+            raise ValueError(
+                f"{text!r} is not a position; write x=X,y=Y (e.g. x=4096,y=-128) or the bare "
+                "Y,X (row first, e.g. -128,4096)"
+            )
+        y, x = int(bare.group(1)), int(bare.group(2))
+    for name, value in (("y", y), ("x", x)):
+        if abs(value) > MAX_CANVAS_POSITION:
+            raise ValueError(
+                f"{name}={value} in {text!r} is off the canvas; positions must lie within "
+                f"±{MAX_CANVAS_POSITION} px"
+            )
+    return y, x

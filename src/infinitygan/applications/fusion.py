@@ -12,13 +12,13 @@ Layouts (positions relative to the output image's top-left pixel):
 * ``horizontal``: anchors evenly spaced along the middle row (centres of equal columns);
 * ``vertical``: evenly spaced along the middle column;
 * ``grid``: a near-square grid of cells, row by row (a short last row is spread evenly);
-* ``points:Y,X;Y,X;...``: explicit pixel positions, one per seed (may lie outside the image).
+* ``points:Y,X;Y,X;...``: explicit pixel positions, one per seed (may lie outside the image);
+  each point is a bare ``Y,X`` (row first) or the explicit ``x=X,y=Y``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 from torch import Tensor
@@ -30,6 +30,7 @@ from infinitygan.applications.description import (
 )
 from infinitygan.applications.render import render_region
 from infinitygan.models import Generator
+from infinitygan.spatial import parse_position
 
 LAYOUTS = ("horizontal", "vertical", "grid", "points:Y,X;Y,X;...")
 
@@ -70,12 +71,15 @@ def layout_points(layout: str, count: int, height: int, width: int) -> list[tupl
             part = part.strip()
             if not part:
                 continue
-            m = re.fullmatch(r"(-?\d+)\s*,\s*(-?\d+)", part)
-            if m is None:
+            try:
+                points.append(parse_position(part))
+            except ValueError as err:
+                if "off the canvas" in str(err):
+                    raise ValueError(f"layout point {err}") from None
                 raise ValueError(
-                    f"layout point {part!r} is not Y,X; write e.g. points:256,128;256,896"
-                )
-            points.append((int(m.group(1)), int(m.group(2))))
+                    f"layout point {part!r} is not Y,X (row first) or x=X,y=Y; write e.g. "
+                    "points:256,128;256,896 or points:x=128,y=256;x=896,y=256"
+                ) from None
         if len(points) != count:
             raise ValueError(
                 f"the layout gives {len(points)} point(s) but there are {count} seed(s); "

@@ -28,8 +28,37 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+class SeedType(click.ParamType):
+    """A seed: an integer that fits the signed 64-bit random keys (checked at parse time)."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        from infinitygan.latents import check_seed
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not an integer seed", param, ctx)
+        try:
+            return check_seed(number)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+SEED = SeedType()
+
+
 def parse_seeds(text: str) -> list[int]:
-    """Parse ``"3"``, ``"0-7"`` or ``"1,4,9-11"`` into a list of seeds (order kept, no repeats)."""
+    """Parse ``"3"``, ``"0-7"`` or ``"1,4,9-11"`` into a list of seeds (order kept, no repeats).
+
+    Every seed must fit the signed 64-bit random keys (``latents.check_seed``).
+    """
+    from infinitygan.latents import check_seed
+
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -39,41 +68,127 @@ def parse_seeds(text: str) -> list[int]:
         try:
             if m:
                 lo, hi = int(m.group(1)), int(m.group(2))
+                for value in (lo, hi):
+                    check_seed(value)
                 if hi < lo:
                     raise click.BadParameter(f"seed range {part!r} runs backwards")
                 seeds.extend(range(lo, hi + 1))
             else:
-                seeds.append(int(part))
+                seeds.append(check_seed(int(part)))
+        except click.BadParameter:
+            raise
         except ValueError as err:
-            raise click.BadParameter(f"{part!r} is not a seed; use e.g. 3, 0-7 or 1,4,9") from err
+            if re.fullmatch(r"-?\d+(--?\d+)?", part):  # integers, out of range
+                raise click.BadParameter(str(err)) from None
+            raise click.BadParameter(f"{part!r} is not a seed; use e.g. 3, 0-7 or 1,4,9") from None
     if not seeds:
         raise click.BadParameter("no seeds given; use e.g. 3, 0-7 or 1,4,9")
     return list(dict.fromkeys(seeds))
 
 
-def parse_offset(text: str) -> tuple[int, int]:
-    """Parse ``Y,X`` (integers, negative allowed) into ``(y, x)``."""
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise click.BadParameter(f"{text!r} is not an offset; write Y,X, e.g. -128,4096")
+def parse_offset(text: str, option: str = "--offset") -> tuple[int, int]:
+    """Parse a canvas position, ``x=X,y=Y`` or the bare ``Y,X`` (row first), into ``(y, x)``.
+
+    See :func:`infinitygan.spatial.parse_position` for the forms and the range.
+    """
+    from infinitygan.spatial import parse_position
+
     try:
-        return int(parts[0]), int(parts[1])
+        return parse_position(text)
     except ValueError as err:
-        raise click.BadParameter(f"{text!r} is not an offset; write Y,X with integers") from err
+        raise click.BadParameter(str(err), param_hint=option) from None
 
 
-def resolve_device(name: str | None) -> str:
-    """Return the device to use: the given one, else cuda when available, else cpu."""
+POSITION_HELP = "x=X,y=Y, or the bare Y,X (row first, unlike the WxH of --size), in canvas pixels"
+
+
+def resolve_device(name: str | None, option: str = "--device") -> str:
+    """Return the device to use: the given one, else cuda when available, else cpu.
+
+    Accepted: ``auto``, ``cpu``, ``cuda`` and ``cuda:N`` for a visible device N; anything else
+    (``mps``, ``meta``, ``cpu:1``, typos) is a click.BadParameter naming the choices.
+    """
     import torch
 
     if name is None or name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise click.ClickException(
-            f"--device {name} was asked for but this PyTorch build sees no CUDA device; "
-            "use --device cpu"
+    text = name.strip().lower()
+    match = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", text)
+    if match is None or (match.group(1) == "cpu" and match.group(2) not in (None, "0")):
+        raise click.BadParameter(
+            f"{name!r} is not a device infinitygan runs on; use cpu, cuda, cuda:N or auto",
+            param_hint=option,
         )
-    return name
+    if match.group(1) == "cpu":
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise click.BadParameter(
+            f"{name} was asked for but this PyTorch build sees no CUDA device; use cpu",
+            param_hint=option,
+        )
+    if match.group(2) is not None:
+        index, count = int(match.group(2)), torch.cuda.device_count()
+        if index >= count:
+            raise click.BadParameter(
+                f"{name}: only {count} CUDA device(s) are visible (cuda:0 to cuda:{count - 1})",
+                param_hint=option,
+            )
+        return f"cuda:{index}"
+    return "cuda"
+
+
+def check_parent_folder(path: Path, option: str) -> None:
+    """Refuse, before any work, an output whose folder cannot be created because a part of its
+    path is a file (``--out notes.txt/x.png``)."""
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise click.BadParameter(
+                    f"{path} cannot be written: {parent} is a file, not a folder",
+                    param_hint=option,
+                )
+            return
+
+
+def seed_options(seeds_help: str):
+    """``--seed N`` and ``--seeds LIST`` for the commands that make one output per seed.
+
+    The two are aliases (``--seed 7`` is ``--seeds 7``); :func:`pick_seeds` reads them.
+    """
+
+    def decorate(command):
+        command = click.option("--seeds", "seeds_text", default=None, help=seeds_help)(command)
+        return click.option(
+            "--seed", type=SEED, default=None, help="One seed (the same as --seeds N)."
+        )(command)
+
+    return decorate
+
+
+def pick_seeds(
+    seed: int | None, seeds_text: str | None, *, default: int | None = 0, parse=None
+) -> list[int]:
+    """The seeds of ``--seed``/``--seeds`` (see :func:`seed_options`); ``default`` when neither
+    is given (None: one of them is required)."""
+    if seed is not None and seeds_text is not None:
+        raise click.UsageError("give --seed or --seeds, not both")
+    if seeds_text is not None:
+        return (parse or parse_seeds)(seeds_text)
+    if seed is not None:
+        return [seed]
+    if default is None:
+        raise click.UsageError("give the seeds: --seeds 3,8,21 (or --seed N for one)")
+    return [default]
+
+
+def warn_slow_precision(device: str, precision: str | None) -> None:
+    """One line on stderr when fp16 is asked for on the CPU, where it is emulated and slow."""
+    if precision == "fp16" and device.startswith("cpu"):
+        click.echo(
+            "warning: --precision fp16 on the CPU is emulated and about 5-10x slower than fp32; "
+            "use fp32 on the CPU",
+            err=True,
+        )
 
 
 device_option = click.option(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import check_new_outputs, force_option
+from infinitygan.cli._common import check_new_outputs, check_parent_folder, force_option
 from infinitygan.cli._group import main
 
 
@@ -45,6 +45,9 @@ def convert_command(
 
     if out.suffix != ".safetensors":
         raise click.BadParameter("the output must end in .safetensors", param_hint="OUT")
+    check_parent_folder(out, "OUT")
+    if discriminator_out is not None:
+        check_parent_folder(discriminator_out, "--discriminator-out")
     if discriminator_out is not None and discriminator_out.suffix != ".safetensors":
         raise click.BadParameter(
             "the discriminator file must end in .safetensors", param_hint="--discriminator-out"

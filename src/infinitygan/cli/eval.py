@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from infinitygan.cli._common import device_option, resolve_device
+from infinitygan.cli._common import SEED, device_option, resolve_device
 from infinitygan.cli._group import main
 
 logger = logging.getLogger(__name__)
@@ -76,11 +76,11 @@ def _default_out(spec: str) -> Path:
 )
 @click.option("--batch", type=int, default=16, show_default=True, help="Images per feature batch.")
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Fakes use seeds SEED, SEED+1, ..."
+    "--seed", type=SEED, default=0, show_default=True, help="Fakes use seeds SEED, SEED+1, ..."
 )
 @click.option(
     "--data-seed",
-    type=int,
+    type=SEED,
     default=None,
     help="Content seed of synthetic data (default: the run's training seed, else 0).",
 )
@@ -101,7 +101,8 @@ def _default_out(spec: str) -> Path:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder of metric-<name>.jsonl and scaleinv.png (default: beside the model / the run).",
+    help="Folder of the metric-NAME.jsonl records (metric-fid.jsonl, ...) and scaleinv.png "
+    "(default: beside the model / the run).",
 )
 @click.option("--label", default=None, help="Free text stored in every record.")
 @device_option
@@ -131,9 +132,10 @@ def eval_command(
       infinitygan eval model.safetensors --data photos.zip --metrics patch-fid,kid --num 2000
       infinitygan eval landscapes --data landscapes --metrics scaleinv-fid@1,2 --mode both
 
-    Records are appended to metric-<name>.jsonl (model hash, N, mode, scale, seed, time,
-    software version); ScaleInv FID is also drawn against scale in scaleinv.png. FID is biased
-    at small N: compare numbers only at equal N, which is printed beside every number.
+    Records are appended to metric-NAME.jsonl, e.g. metric-fid.jsonl (model hash, N, mode,
+    scale, seed, time, software version); ScaleInv FID is also drawn against scale in
+    scaleinv.png. FID is biased at small N: compare numbers only at equal N, which is printed
+    beside every number.
     """
     from infinitygan import evaluation as ev
     from infinitygan.checkpoint import CheckpointError
@@ -156,6 +158,14 @@ def eval_command(
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    from infinitygan.latents import SEED_MAX
+
+    if seed + max(num, 1) - 1 > SEED_MAX:
+        raise click.BadParameter(
+            f"the fakes use seeds {seed} to {seed + num - 1}, beyond the largest seed "
+            f"{SEED_MAX}; give a smaller --seed or --num",
+            param_hint="--seed",
+        )
 
     device_name = resolve_device(device)
     try:
@@ -188,12 +198,14 @@ def eval_command(
             "real image next time: choose another folder"
         )
 
-    try:
-        extractor = ev.make_feature_extractor(
-            str(inception) if inception else None, device=device_name
-        )
-    except FileNotFoundError as err:
-        raise click.ClickException(f"cannot load the FID feature network: {err}") from None
+    extractor = None
+    if ev.needs_features(requests):  # swd and seams work on pixels, without Inception
+        try:
+            extractor = ev.make_feature_extractor(
+                str(inception) if inception else None, device=device_name
+            )
+        except FileNotFoundError as err:
+            raise click.ClickException(f"cannot load the FID feature network: {err}") from None
 
     click.echo(
         f"evaluating {model} ({evaluator.kind}, {evaluator.config.name}) on {data}: "
@@ -216,7 +228,8 @@ def eval_command(
         raise click.ClickException(str(err)) from None
     finally:
         bars.close()
-    click.echo(f"records appended to {out_dir}/metric-<name>.jsonl")
+    files = ", ".join(str(out_dir / f"metric-{ev.METRICS[r.name]}.jsonl") for r in requests)
+    click.echo(f"records appended to {files}")
     plot = out_dir / ev.PLOT_FILE
     if any(r.name == "scaleinv-fid" for r in requests) and plot.is_file():
         click.echo(f"ScaleInv plot: {plot}")

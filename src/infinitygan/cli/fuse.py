@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from infinitygan.cli._common import (
+    POSITION_HELP,
     check_new_outputs,
     description_output_options,
     model_input,
@@ -14,6 +15,8 @@ from infinitygan.cli._common import (
     parse_offset,
     parse_seeds,
     parse_size,
+    pick_seeds,
+    seed_options,
 )
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
@@ -37,17 +40,17 @@ def parse_seed_list(text: str) -> list[int]:
 
 @main.command("fuse")
 @click.argument("model")
-@click.option("--seeds", "seeds_text", required=True, help="Seeds of the styles, e.g. 3,8,21.")
+@seed_options("Seeds of the styles, one anchor each, e.g. 3,8,21 (repeats allowed).")
 @click.option("--size", "size_text", required=True, help="Canvas size WIDTHxHEIGHT in pixels.")
 @click.option(
     "--layout",
     default="horizontal",
-    help="Where the styles sit: horizontal, vertical, grid, or points:Y,X;Y,X;... "
-    "(pixels of the output image, one point per seed).",
+    help="Where the styles sit: horizontal, vertical, grid, or points:P;P;... with each point P "
+    "as x=X,y=Y or the bare Y,X (row first), in pixels of the output image, one per seed.",
 )
 @click.option(
     "--blend",
-    type=click.IntRange(0, None),
+    type=click.IntRange(0, 1 << 24),
     default=None,
     help="Width in pixels of the transition between styles "
     "[default: half the distance between the two closest anchors].",
@@ -62,7 +65,9 @@ def parse_seed_list(text: str) -> list[int]:
     "--offset",
     "offset_text",
     default="0,0",
-    help="Move the default framing (centred on the horizon, from column 0) by Y,X px.",
+    help="Move the default framing (centred on the horizon, from column 0) by "
+    + POSITION_HELP
+    + ".",
 )
 @click.option(
     "--wrap",
@@ -78,7 +83,8 @@ def parse_seed_list(text: str) -> list[int]:
 @description_output_options
 def fuse_command(
     model: str,
-    seeds_text: str,
+    seed: int | None,
+    seeds_text: str | None,
     size_text: str,
     layout: str,
     blend: int | None,
@@ -110,7 +116,8 @@ def fuse_command(
         infinitygan fuse landscapes --seeds 1-4 --size 2048x2048 --layout grid --out g.jpg
 
     \b
-        infinitygan fuse landscapes --seeds 5,9 --size --layout "points:9,9;400,900" --out p.png
+        infinitygan fuse landscapes --seeds 5,9 --size 1024x512 --out p.png \\
+            --layout "points:x=9,y=9;x=900,y=400"
     """
     from infinitygan.applications.description import ModelRef
     from infinitygan.applications.fusion import fusion_description
@@ -118,7 +125,7 @@ def fuse_command(
     from infinitygan.cli.generate import parse_bytes
 
     height, width = parse_size(size_text)
-    seeds = parse_seed_list(seeds_text)
+    seeds = pick_seeds(seed, seeds_text, default=None, parse=parse_seed_list)
     dy, dx = parse_offset(offset_text)
     max_memory = parse_bytes(max_memory_text)
     top, left = image_framing(height, width)

@@ -11,6 +11,7 @@ import click
 
 from infinitygan.cli._common import (
     MANY_OUTPUTS,
+    POSITION_HELP,
     check_new_outputs,
     check_output_count,
     chunk_option,
@@ -21,11 +22,13 @@ from infinitygan.cli._common import (
     model_input,
     output_locks,
     parse_offset,
-    parse_seeds,
     parse_size,
+    pick_seeds,
     precision_option,
     resolve_device,
     resume_option,
+    seed_options,
+    warn_slow_precision,
 )
 from infinitygan.cli._group import main
 
@@ -80,13 +83,14 @@ def distributed_context() -> tuple[int, int]:
     type=click.Path(path_type=Path),
     help="Output file: .png .jpg .webp (fits in memory), .tif/.tiff, .zarr, .dzi (any size).",
 )
-@click.option("--seed", type=int, default=None, help="Canvas seed (default 0).")
-@click.option("--seeds", "seeds_text", default=None, help="Several seeds: 0-7 or 1,4,9.")
+@seed_options("Canvas seeds, one output each: 0-7 or 1,4,9 (default 0).")
 @click.option(
     "--offset",
     "offset_text",
     default="0,0",
-    help="Move the default framing (centred on the horizon, from column 0) by Y,X px.",
+    help="Move the default framing (centred on the horizon, from column 0) by "
+    + POSITION_HELP
+    + ", e.g. x=4096,y=-128.",
 )
 @click.option(
     "--wrap",
@@ -147,7 +151,8 @@ def generate_command(
     tile_batch: int,
     use_compile: bool,
 ) -> None:
-    """Generate a canvas of any size from MODEL (a .safetensors file or a bundled model name).
+    """Generate a canvas of any size from MODEL: a .safetensors file, a training run folder
+    (its latest EMA generator), a bundled model name or random:PRESET[:SEED].
 
     Examples:
 
@@ -178,9 +183,8 @@ def generate_command(
 
     height, width = parse_size(size_text)
     dy, dx = parse_offset(offset_text)
-    if seed is not None and seeds_text is not None:
-        raise click.UsageError("give --seed or --seeds, not both")
-    seeds = parse_seeds(seeds_text) if seeds_text else [0 if seed is None else seed]
+    seeds = pick_seeds(seed, seeds_text)
+    device_name = resolve_device(device)
     max_memory = parse_bytes(max_memory_text)
     if height * width > GIGAPIXEL_LIMIT and not yes:
         raise click.ClickException(
@@ -236,7 +240,7 @@ def generate_command(
         raise click.ClickException(
             "distributed generation writes one .zarr store; use --out X.zarr"
         )
-    device_name = resolve_device(device)
+    warn_slow_precision(device_name, precision)
     if world > 1 and device_name.startswith("cuda"):
         device_name = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
     G = G.to(device_name)
@@ -295,7 +299,7 @@ def generate_command(
             "wrap": wrap,
             "precision": precision,
             "regenerate": f"infinitygan generate {model} --size {width}x{height} --seed {s} "
-            f"--offset {dy},{dx}{' --wrap' if wrap else ''} --precision {precision} "
+            f"--offset x={dx},y={dy}{' --wrap' if wrap else ''} --precision {precision} "
             f"--out {path.name}",
         }
         # Everything that determines the pixels: a resume with other values is refused.
@@ -325,20 +329,22 @@ def generate_command(
                 render = whole_image_renderer(G, s, top, left, height, width)
             else:
                 render = plain_renderer(G, s, **gen_kwargs)
-            with torch.no_grad():
-                stats = render_to_writer(
-                    render,
-                    writer,
-                    top,
-                    left,
-                    height,
-                    width,
-                    chunk=chunk,
-                    rank=rank,
-                    world_size=world,
-                    progress=progress,
-                )
-            bar.close()
+            try:
+                with torch.no_grad():
+                    stats = render_to_writer(
+                        render,
+                        writer,
+                        top,
+                        left,
+                        height,
+                        width,
+                        chunk=chunk,
+                        rank=rank,
+                        world_size=world,
+                        progress=progress,
+                    )
+            finally:
+                bar.close()  # an error message then starts on a line of its own
             if world > 1:
                 import torch.distributed as dist
 

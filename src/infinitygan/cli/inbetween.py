@@ -13,7 +13,8 @@ from infinitygan.cli._common import (
     description_output_options,
     model_input,
     output_locks,
-    parse_seeds,
+    pick_seeds,
+    seed_options,
 )
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
@@ -36,11 +37,11 @@ from infinitygan.cli.invert import (
 @click.argument("left_image", metavar="LEFT", type=click.Path(path_type=Path))
 @click.argument("right_image", metavar="RIGHT", type=click.Path(path_type=Path))
 @click.option("--width", type=click.IntRange(1, None), required=True, help="Output width (px).")
-@click.option("--seeds", "seeds_text", default="0", help="Seeds of the generated part: 0-3, 1,4.")
+@seed_options("Seeds of the generated part, one output each: 0-3 or 1,4 (default 0).")
 @click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
 @click.option(
     "--blend",
-    type=click.IntRange(0, None),
+    type=click.IntRange(0, 1 << 24),
     default=None,
     help="Width of the style transition (px) [default: the gap between the images].",
 )
@@ -60,7 +61,8 @@ def inbetween_command(
     left_image: Path,
     right_image: Path,
     width: int,
-    seeds_text: str,
+    seed: int | None,
+    seeds_text: str | None,
     steps: int,
     blend: int | None,
     blend_kernel: str,
@@ -98,7 +100,7 @@ def inbetween_command(
     from infinitygan.applications.outpaint import placement_for
     from infinitygan.cli.generate import parse_bytes
 
-    seeds = parse_seeds(seeds_text)
+    seeds = pick_seeds(seed, seeds_text)
     check_output_count(len(seeds), yes)
     max_memory = parse_bytes(max_memory_text)
     paths = output_paths(out, seeds)

@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from infinitygan.cli._common import (
+    POSITION_HELP,
+    SEED,
     check_new_outputs,
     device_option,
     finished_before,
@@ -22,6 +24,7 @@ from infinitygan.cli._common import (
     output_locks,
     parse_offset,
     resolve_device,
+    warn_slow_precision,
 )
 from infinitygan.cli._group import main
 
@@ -287,6 +290,7 @@ def write_outputs(
     from infinitygan.applications.outpaint import relative_placements
 
     top, left, height, width = region
+    warn_slow_precision(str(next(G.parameters()).device), precision)
     targets = description_targets(save_description, paths)
     for i, (desc, path) in enumerate(zip(descriptions, paths)):
         stored = relative_placements(desc, path.parent)
@@ -371,9 +375,11 @@ def _write_one(
     "--at",
     "at_text",
     default=None,
-    help="Canvas pixel Y,X of the image's top-left (default: centred on the horizon, column 0).",
+    help="Canvas position of the image's top-left pixel: "
+    + POSITION_HELP
+    + " (default: centred on the horizon, column 0).",
 )
-@click.option("--seed", "init_seed", type=int, default=0, help="Seed of the initial latents.")
+@click.option("--seed", "init_seed", type=SEED, default=0, help="Seed of the initial latents.")
 @click.option(
     "--feature-loss",
     type=FEATURE_LOSS_CHOICE,
@@ -413,7 +419,7 @@ def invert_command(
         infinitygan invert landscapes photo.png --out photo.latents.safetensors
 
     \b
-        infinitygan invert my.safetensors photo.png --at -128,2048 --steps 1000 --out p.safetensors
+        infinitygan invert my.safetensors photo.png --at x=2048,y=-128 --out p.safetensors
     """
     from infinitygan.applications.outpaint import default_position
 
@@ -430,7 +436,7 @@ def invert_command(
     target = read_image(image)
     check_image_size(G, target, "IMAGE")
     h, w = target.shape[-2:]
-    top, left = parse_offset(at_text) if at_text else default_position(h, w)
+    top, left = parse_offset(at_text, "--at") if at_text else default_position(h, w)
     latents = run_inversion(
         G,
         target,

@@ -8,13 +8,15 @@ import click
 
 from infinitygan.cli._common import (
     MANY_OUTPUTS,
+    POSITION_HELP,
     check_new_outputs,
     check_output_count,
     description_output_options,
     model_input,
     output_locks,
     parse_offset,
-    parse_seeds,
+    pick_seeds,
+    seed_options,
 )
 from infinitygan.cli._group import main
 from infinitygan.cli.invert import (
@@ -48,13 +50,15 @@ def latents_path_for(out: Path) -> Path:
     required=True,
     help="Pixels to add per side: left:256,right:1024[,top:N,bottom:N].",
 )
-@click.option("--seeds", "seeds_text", default="0", help="Seeds of the new content: 0-3 or 1,4.")
+@seed_options("Seeds of the new content, one output each: 0-3 or 1,4 (default 0).")
 @click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
 @click.option(
     "--at",
     "at_text",
     default=None,
-    help="Canvas pixel Y,X of the image's top-left (default: centred on the horizon, column 0).",
+    help="Canvas position of the image's top-left pixel: "
+    + POSITION_HELP
+    + " (default: centred on the horizon, column 0).",
 )
 @click.option(
     "--latents",
@@ -83,7 +87,8 @@ def outpaint_command(
     model: str,
     image: Path,
     extend_text: str,
-    seeds_text: str,
+    seed: int | None,
+    seeds_text: str | None,
     steps: int,
     at_text: str | None,
     latents_in: Path | None,
@@ -134,7 +139,7 @@ def outpaint_command(
         extension = parse_extend(extend_text)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--extend") from None
-    seeds = parse_seeds(seeds_text)
+    seeds = pick_seeds(seed, seeds_text)
     check_output_count(len(seeds), yes)
     max_memory = parse_bytes(max_memory_text)
     paths = output_paths(out, seeds)
@@ -163,7 +168,7 @@ def outpaint_command(
             click.echo("note: --at is ignored with --latents (the latents keep their place)")
         top, left = latents.top, latents.left
     else:
-        top, left = parse_offset(at_text) if at_text else default_position(h, w)
+        top, left = parse_offset(at_text, "--at") if at_text else default_position(h, w)
         if resume and latents_out.is_file():
             # The interrupted run's inversion: reuse it rather than invert again.
             latents = resumed_latents(

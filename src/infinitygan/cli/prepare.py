@@ -55,7 +55,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 2**63 - 1),
     default=0,
     help="Collection seed (same seed, same images).",
 )

@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import click
 
-from infinitygan.cli._common import parse_seeds, resolve_device
+from infinitygan.cli._common import (
+    check_parent_folder,
+    parse_seeds,
+    resolve_device,
+    warn_slow_precision,
+)
 from infinitygan.cli._group import main
 
 logger = logging.getLogger(__name__)
+
+SEED_MAX = 2**63 - 1  # latents.SEED_MAX (seeds are packed as signed 64-bit integers)
+MAX_STEPS = 10**12  # steps are packed as 64-bit integers into the random keys; far beyond use
+
+# Settings named in the configs' messages -> what a command-line user sets.
+_FLAGS = {
+    "TrainConfig.batch_gpu": "--batch-gpu",
+    "TrainConfig.batch": "--batch",
+    "TrainConfig.seed": "--seed",
+    "RunConfig.snapshot_every": "--snapshot-every",
+    "RunConfig.tick_every": "--tick-every",
+    "RunConfig.keep_snapshots": "--keep",
+    "RunConfig.workers": "--workers",
+    "RunConfig.precision": "--precision",
+    "RunConfig.total_steps": "--steps",
+}
+
+
+def user_message(text: str) -> str:
+    """A config error in command-line terms: ``TrainConfig.batch`` -> ``--batch``, other
+    ``TrainConfig.FIELD`` -> ``--set train.FIELD``."""
+    for name, flag in _FLAGS.items():
+        text = text.replace(name, flag)
+    return re.sub(r"\bTrainConfig\.(\w+)", r"--set train.\1", text)
+
 
 _RESUME_FIXED = ("preset", "data", "batch", "batch_gpu", "seed", "set_items")
 
@@ -64,12 +96,16 @@ def steps_for(kimg: float | None, steps: int | None, batch: int, default_kimg: f
     if kimg is not None and steps is not None:
         raise click.UsageError("give --kimg or --steps, not both")
     if steps is not None:
-        if steps < 1:
-            raise click.BadParameter("--steps must be >= 1")
+        if not 1 <= steps <= MAX_STEPS:
+            raise click.BadParameter(f"--steps must be from 1 to {MAX_STEPS:,}, got {steps}")
         return steps
     kimg = default_kimg if kimg is None else kimg
-    if kimg <= 0:
-        raise click.BadParameter("--kimg must be > 0")
+    if not math.isfinite(kimg) or kimg <= 0:
+        raise click.BadParameter(f"--kimg must be a finite number > 0, got {kimg}")
+    if kimg * 1000 / batch > MAX_STEPS:
+        raise click.BadParameter(
+            f"--kimg {kimg:g} at batch {batch} is more than {MAX_STEPS:,} steps; give less"
+        )
     return max(1, math.ceil(kimg * 1000 / batch))
 
 
@@ -108,14 +144,21 @@ class _TqdmHandler(logging.Handler):
 @click.option("--snapshot-every", type=int, default=None, help="Steps between snapshots (500).")
 @click.option("--tick-every", type=int, default=None, help="Steps between log lines (10).")
 @click.option("--keep", type=int, default=None, help="Snapshots to keep (3).")
-@click.option("--seed", type=int, default=None, help="Seed of init, latents and data order (0).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, SEED_MAX),
+    default=None,
+    help="Seed of init, latents and data order (0).",
+)
 @click.option(
     "--resume",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="Continue RUN_DIR from its latest snapshot with its own settings.",
 )
-@click.option("--device", default=None, help="cpu, cuda or auto (default auto).")
+@click.option(
+    "--device", default=None, help="cpu, cuda, cuda:N or auto (default auto: cuda when available)."
+)
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "bf16", "fp16"]),
@@ -208,11 +251,18 @@ def train_command(
 
             model = get_preset(preset or "paper-101")
             overrides = parse_set(set_items)
+            flags = {"batch": batch, "batch_gpu": batch_gpu, "seed": seed}
+            for key, value in flags.items():
+                if key in overrides and value is not None:
+                    flag = "--" + key.replace("_", "-")
+                    raise click.UsageError(f"give {flag} or --set train.{key}, not both")
             train_cfg = TrainConfig(
-                batch=batch if batch is not None else 16,
-                batch_gpu=batch_gpu,
-                seed=seed if seed is not None else 0,
-                **overrides,
+                **{
+                    "batch": batch if batch is not None else 16,
+                    "batch_gpu": batch_gpu,
+                    "seed": seed if seed is not None else 0,
+                    **overrides,
+                }
             )
             run = RunConfig(
                 model=model,
@@ -246,11 +296,16 @@ def train_command(
             updates["snapshot_every"] = 500
         run = dataclasses.replace(run, **updates)
     except ValueError as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(user_message(str(err))) from None
 
     if dry_run:
         click.echo(run.to_json())
         return
+    if resume is None:
+        if outdir.exists() and not outdir.is_dir():
+            raise click.BadParameter(f"{outdir} is a file, not a folder", param_hint="--outdir")
+        check_parent_folder(outdir, "--outdir")
+    warn_slow_precision(run.device, run.precision)
     if run.tensorboard:
         try:
             import torch.utils.tensorboard  # noqa: F401
@@ -303,7 +358,7 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
     try:
         dataset = open_dataset(run.data, data_config, seed=run.train.seed)
     except (FileNotFoundError, DataError) as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(user_message(str(err))) from None
     if run_dir is None:
         path_text = None
         if dist_info.is_main:
@@ -370,7 +425,14 @@ def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
             f"then continue with --resume {run_dir}"
         ) from None
     except ValueError as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(user_message(str(err))) from None
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise click.ClickException(
+            f"no space left on the device for {err.filename or run_dir} ({err.strerror}); "
+            f"free some space, then continue with --resume {run_dir}"
+        ) from None
     finally:
         if bar is not None:
             bar.close()

@@ -52,7 +52,9 @@ NOT_AN_IMAGE = "not an image"
 UNREADABLE = "unreadable"
 TRUNCATED = "truncated"
 TOO_SMALL = "smaller than the patch"
-SKIP_REASONS: tuple[str, ...] = (NOT_AN_IMAGE, UNREADABLE, TRUNCATED, TOO_SMALL)
+REPEATED = "already scanned"
+OUTSIDE = "link outside the folder"
+SKIP_REASONS: tuple[str, ...] = (NOT_AN_IMAGE, UNREADABLE, TRUNCATED, TOO_SMALL, REPEATED, OUTSIDE)
 
 _ZIP_SUFFIXES = (".zip",)
 _TAR_PLAIN_SUFFIXES = (".tar",)
@@ -107,23 +109,75 @@ class ImageSource:
         """The content of one file. Raises OSError (e.g. FileNotFoundError) when it fails."""
         raise NotImplementedError
 
+    def left_out(self) -> list[tuple[str, str, str]]:
+        """``(name, reason, detail)`` of what the last :meth:`names` call did not list."""
+        return []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
 
 
 class FolderSource(ImageSource):
-    """All files below a folder, recursively (hidden files and folders included)."""
+    """All files below a folder, recursively (hidden files and folders included).
+
+    Symbolic links are followed inside the folder, each real folder and file once: a link to a
+    folder already scanned (a loop such as ``ln -s . a``) or to a file already listed is left out
+    as ``REPEATED``, and a link that leads outside the folder as ``OUTSIDE``; see
+    :meth:`left_out`.
+    """
 
     kind = "folder"
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._left_out: list[tuple[str, str, str]] = []
+
     def names(self) -> list[str]:
+        root = Path(os.path.realpath(self.path))
+        seen_dirs: dict[str, str] = {str(root): "."}
+        seen_files: dict[str, str] = {}
         found: list[str] = []
+        left_out: list[tuple[str, str, str]] = []
+
+        def inside(real: str) -> bool:
+            return real == str(root) or real.startswith(str(root) + os.sep)
+
         for dirpath, dirnames, filenames in os.walk(self.path, followlinks=True):
-            dirnames.sort()
             rel = Path(dirpath).relative_to(self.path)
-            for filename in filenames:
-                found.append((rel / filename).as_posix())
+            keep = []
+            for dirname in sorted(dirnames):
+                name = (rel / dirname).as_posix()
+                real = os.path.realpath(os.path.join(dirpath, dirname))
+                if not inside(real):
+                    left_out.append((name, OUTSIDE, f"folder link to {real}"))
+                elif real in seen_dirs:
+                    left_out.append((name, REPEATED, f"the folder {seen_dirs[real]} (a link)"))
+                else:
+                    seen_dirs[real] = name
+                    keep.append(dirname)
+            dirnames[:] = keep
+            for filename in sorted(filenames):
+                name = (rel / filename).as_posix()
+                real = os.path.realpath(os.path.join(dirpath, filename))
+                if not inside(real):
+                    left_out.append((name, OUTSIDE, f"file link to {real}"))
+                elif real in seen_files:
+                    left_out.append((name, REPEATED, f"the file {seen_files[real]} (a link)"))
+                else:
+                    seen_files[real] = name
+                    found.append(name)
+        self._left_out = sorted(left_out)
+        if left_out:
+            logger.warning(
+                "%s: %d link(s) not followed (loops, repeats or outside the folder), e.g. %s",
+                self.path,
+                len(left_out),
+                f"{left_out[0][0]}: {left_out[0][1]}",
+            )
         return sorted(found)
+
+    def left_out(self) -> list[tuple[str, str, str]]:
+        return list(self._left_out)
 
     def read_bytes(self, name: str) -> bytes:
         return (self.path / name).read_bytes()
@@ -512,6 +566,7 @@ def scan_source(
             used.append(entry)
         except ImageDecodeError as err:
             skipped.append(SkippedEntry(name=name, reason=err.reason, detail=err.detail))
+    skipped.extend(SkippedEntry(name, reason, detail) for name, reason, detail in source.left_out())
     report = ScanReport(
         source=str(source.path),
         kind=source.kind,
@@ -521,7 +576,7 @@ def scan_source(
     )
     logger.info("dataset scan: %s", report.summary())
     if skipped:
-        logger.warning("%s (details: ScanReport.write / %s)", report.summary(), SCAN_FILENAME)
+        logger.warning("%s (the list is in %s in the run folder)", report.summary(), SCAN_FILENAME)
     for s in skipped:
         logger.debug("skipping %s: %s (%s)", s.name, s.reason, s.detail)
     return report

@@ -96,8 +96,10 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.pl_mode must be one of {PATH_LENGTH_MODES}, got {self.pl_mode!r}"
             )
-        if self.seed < 0:
-            raise ValueError(f"TrainConfig.seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= 2**63 - 1:  # packed as a signed 64-bit integer
+            raise ValueError(
+                f"TrainConfig.seed must be from 0 to {2**63 - 1} (64 bits), got {self.seed}"
+            )
 
 
 @dataclass(frozen=True)

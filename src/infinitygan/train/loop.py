@@ -217,9 +217,21 @@ def _train(
         if main:
             for p in snapshots.remove_partial_snapshots(run_dir):
                 logger.info("removed the partial snapshot %s", p)
-        snapshot = snapshots.latest_snapshot(run_dir)
+        candidates = snapshots.resume_candidates(run_dir)
+        for candidate in candidates:
+            try:
+                _load_snapshot(trainer, candidate, device)
+            except snapshots.CheckpointError as err:
+                logger.warning("skipping the unreadable snapshot %s: %s", candidate.path, err)
+                continue
+            snapshot = candidate
+            break
+        if candidates and snapshot is None:
+            raise snapshots.CheckpointError(
+                f"{run_dir}: none of its {len(candidates)} snapshot(s) can be read (see the "
+                "warnings above); restore one from a backup or start a new run"
+            )
         if snapshot is not None:
-            _load_snapshot(trainer, snapshot, device)
             start_step = trainer.step
             logger.info("resuming %s from %s (step %d)", run_dir, snapshot.path.name, start_step)
         else:

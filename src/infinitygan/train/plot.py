@@ -39,7 +39,9 @@ def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: in
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    records = read_stats(run_dir)
+    # Records without a numeric kimg (hand-edited, or nulls) cannot be placed; values that are
+    # not finite numbers are left out of their curve.
+    records = [r for r in read_stats(run_dir) if isinstance(r, dict) and _is_number(r.get("kimg"))]
     if not records:
         raise ValueError(f"{run_dir} has no stats records yet (the first tick has not ended)")
     base = run_dir if run_dir.is_dir() else run_dir.parent
@@ -47,7 +49,9 @@ def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: in
     if smooth < 1:
         raise ValueError(f"smooth must be >= 1, got {smooth}")
 
-    panels = [(t, [k for k in keys if any(k in r for r in records)]) for t, keys in PANELS]
+    panels = [
+        (t, [k for k in keys if any(_is_number(r.get(k)) for r in records)]) for t, keys in PANELS
+    ]
     panels = [(t, keys) for t, keys in panels if keys]
     cols = 3
     rows = max(1, math.ceil(len(panels) / cols))
@@ -56,7 +60,7 @@ def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: in
         ax.axis("off")
     for ax, (title, keys) in zip(axes.flat, panels):
         for key in keys:
-            pts = [(r["kimg"], r[key]) for r in records if key in r and math.isfinite(r[key])]
+            pts = [(r["kimg"], r[key]) for r in records if _is_number(r.get(key))]
             if not pts:
                 continue
             xs, ys = zip(*pts)
@@ -81,6 +85,10 @@ def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: in
     finally:
         plt.close(fig)
     return out
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _moving_average(values: list[float], window: int) -> list[float]:

@@ -17,6 +17,7 @@ pruned from the list of complete snapshots (never by globbing arbitrary files).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 
 from infinitygan import __version__
-from infinitygan.checkpoint import CheckpointError, save_generator
+from infinitygan.checkpoint import CheckpointError, check_finite, save_generator
 from infinitygan.config import DiscriminatorConfig
 from infinitygan.models import Discriminator, Generator
 from infinitygan.train.runs import write_text_atomic
@@ -109,6 +110,7 @@ def load_module_weights(module: nn.Module, path: Path) -> None:
         state = load_file(str(path))
     except Exception as err:
         raise CheckpointError(f"{path}: cannot read the weights ({err})") from None
+    check_finite(state, path)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
@@ -151,6 +153,46 @@ def latest_snapshot(run_dir: Path) -> Snapshot | None:
     return snapshots[-1]
 
 
+def resume_candidates(run_dir: Path) -> list[Snapshot]:
+    """The snapshots to try when resuming, best first: the latest (see :func:`latest_snapshot`),
+    then the other complete snapshots, newest first (used when a newer one is unreadable)."""
+    latest = latest_snapshot(run_dir)
+    if latest is None:
+        return []
+    older = [s for s in reversed(list_snapshots(run_dir)) if s.path != latest.path]
+    return [latest, *older]
+
+
+def snapshot_bytes(modules: list[nn.Module], state: dict[str, Any]) -> int:
+    """Bytes a snapshot of ``modules`` (stored as float32) and ``state`` takes, headers aside."""
+    total = sum(4 * t.numel() for m in modules for t in m.state_dict().values())
+
+    def walk(value: Any) -> int:
+        if isinstance(value, torch.Tensor):
+            return value.numel() * value.element_size()
+        if isinstance(value, dict):
+            return sum(walk(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(walk(v) for v in value)
+        return 0
+
+    return total + walk(state)
+
+
+def check_free_space(directory: Path, needed: int) -> None:
+    """Raise OSError(ENOSPC) naming ``directory`` when it has less than ``needed`` bytes free
+    (with a 10% + 1 MiB margin)."""
+    free = shutil.disk_usage(directory).free
+    want = int(needed * 1.1) + (1 << 20)
+    if free < want:
+        raise OSError(
+            errno.ENOSPC,
+            f"a snapshot needs about {want / 2**20:.0f} MiB but only {free / 2**20:.0f} MiB "
+            "are free",
+            str(directory),
+        )
+
+
 def remove_partial_snapshots(run_dir: Path) -> list[Path]:
     """Delete temporary snapshot folders left by a crash during a write."""
     root = run_dir / CHECKPOINT_DIR
@@ -188,16 +230,21 @@ def write_snapshot(
     tmp = root / f"{_TMP_PREFIX}{final.name}"
     if tmp.exists():
         shutil.rmtree(tmp)
+    check_free_space(root, snapshot_bytes([G_ema, G, D], state))
     tmp.mkdir()
-    meta = {"step": step, **(extra or {})}
-    save_generator(G_ema, tmp / G_EMA_FILE, extra=meta)
-    save_generator(G, tmp / G_FILE, extra=meta)
-    save_discriminator(D, tmp / D_FILE)
-    payload = {"format": STATE_FORMAT, "format_version": STATE_VERSION, **state}
-    torch.save(payload, tmp / STATE_FILE)
-    for name in SNAPSHOT_FILES:
-        with open(tmp / name, "rb") as f:
-            os.fsync(f.fileno())
+    try:
+        meta = {"step": step, **(extra or {})}
+        save_generator(G_ema, tmp / G_EMA_FILE, extra=meta)
+        save_generator(G, tmp / G_FILE, extra=meta)
+        save_discriminator(D, tmp / D_FILE)
+        payload = {"format": STATE_FORMAT, "format_version": STATE_VERSION, **state}
+        torch.save(payload, tmp / STATE_FILE)
+        for name in SNAPSHOT_FILES:
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+    except BaseException:  # a full disk, a kill: leave no temporary folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = None
     if final.exists():  # the same step written again (after a resume): swap, then delete
         old = root / f"{_TMP_PREFIX}old-{final.name}"

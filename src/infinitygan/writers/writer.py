@@ -155,8 +155,8 @@ class CanvasWriter:
             progress = ""
         return (
             f"found {str(self.scratch)!r}, an unfinished write of {self.path.name} left by an "
-            f"earlier run{progress}. Pass resume=True (CLI: --resume) to continue it, or delete "
-            "it to start over"
+            f"earlier run{progress}; continue it with --resume (resume=True from Python), or "
+            "delete it to start over"
         )
 
     # -- writing ----------------------------------------------------------------------------
@@ -253,7 +253,7 @@ class CanvasWriter:
             raise ValueError(
                 f"cannot finalise {self.path}: {len(missing)} of {self.num_chunks} chunks were "
                 f"never written (first at y={y}, x={x}). The finished chunks are kept in "
-                f"{self.scratch}; write the missing ones (open with resume=True) and close again"
+                f"{self.scratch}; write the missing ones (continue with --resume) and close again"
             )
         details = self._canvas_details()
         del details["kind"], details["version"]
@@ -293,7 +293,8 @@ class CanvasWriter:
         else:
             self.close(finalize=False)
             logger.warning(
-                "write of %s interrupted by %s; finished chunks kept in %s (resume=True)",
+                "write of %s interrupted by %s; finished chunks kept in %s (continue them with "
+                "--resume)",
                 self.path,
                 exc_type.__name__,
                 self.scratch,
