@@ -166,7 +166,7 @@ def test_presets_match_the_official_config_layer_for_layer(official):
 
 def test_maps_model_is_refused_with_what_was_found():
     data = _fixture("InfinityGAN_maps")
-    g_state = {k: torch.empty(v["shape"]) for k, v in data["generator"].items()}
+    g_state = {k: torch.zeros(v["shape"]) for k, v in data["generator"].items()}
     with pytest.raises(ConversionError) as err:
         from_official(g_state)
     message = str(err.value)

@@ -106,20 +106,12 @@ def _rename(key: str, rules: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def _convert_state(
-    official: Mapping[str, Tensor],
-    module: torch.nn.Module,
-    rules: list[tuple[str, str]],
-    drop: re.Pattern[str],
-    what: str,
-) -> dict[str, Tensor]:
+def _check_state(official: object, what: str) -> None:
+    """Refuse what is not a state dict of finite tensors, naming the first bad entry."""
     if not isinstance(official, Mapping):
         raise ConversionError(
             f"{what}: expected a state dict (names to tensors), found a {type(official).__name__}"
         )
-    ours = module.state_dict()
-    converted: dict[str, Tensor] = {}
-    unknown: list[str] = []
     for key, value in official.items():
         if not isinstance(key, str) or not isinstance(value, Tensor):
             raise ConversionError(
@@ -132,6 +124,19 @@ def _convert_state(
                 f"{what}: official tensor {key!r} holds {bad} NaN/Inf value(s); the checkpoint "
                 "is damaged (or its training diverged), so it is not converted"
             )
+
+
+def _convert_state(
+    official: Mapping[str, Tensor],
+    module: torch.nn.Module,
+    rules: list[tuple[str, str]],
+    drop: re.Pattern[str],
+    what: str,
+) -> dict[str, Tensor]:
+    ours = module.state_dict()
+    converted: dict[str, Tensor] = {}
+    unknown: list[str] = []
+    for key, value in official.items():
         key = key.removeprefix("module.")
         if drop.fullmatch(key):
             continue
@@ -397,6 +402,9 @@ def from_official(
     Raises:
         ConversionError: when keys or shapes do not match the preset (or no preset matches).
     """
+    _check_state(g_ema_state_dict, "generator")
+    if d_state_dict is not None:
+        _check_state(d_state_dict, "discriminator")
     if preset is None:
         preset = detect_preset(g_ema_state_dict, d_state_dict)
     config = get_preset(preset) if isinstance(preset, str) else preset
