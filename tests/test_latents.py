@@ -164,3 +164,25 @@ def test_cpu_and_cuda_draws_agree():
     a = noise_map(3, 7, -1000, 2049, 5000, 2047)
     b = noise_map(3, 7, -1000, 2049, 5000, 2047, device="cuda")
     torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-5)
+
+
+def test_random_version_is_recorded_and_other_versions_are_refused(tiny_generator, tmp_path):
+    import json
+
+    from infinitygan.applications import CanvasDescription
+    from infinitygan.applications.output import write_description
+    from infinitygan.latents import RANDOM_VERSION
+
+    desc = CanvasDescription(seed=4)
+    data = desc.to_dict()
+    assert data["random_version"] == RANDOM_VERSION == 2
+    assert CanvasDescription.from_dict(data) == desc
+    old = {k: v for k, v in data.items() if k != "random_version"}  # as written before
+    with pytest.raises(ValueError, match="randomness version 1; this infinitygan draws version 2"):
+        CanvasDescription.from_dict(old)
+    with pytest.raises(ValueError, match="newer than this infinitygan"):
+        CanvasDescription.from_dict({**data, "random_version": 3})
+    out = tmp_path / "c.png"
+    write_description(tiny_generator, desc, out, 0, 0, 16, 16)
+    meta = json.loads((tmp_path / "c.png.json").read_text())["metadata"]
+    assert meta["random_version"] == meta["description"]["random_version"] == RANDOM_VERSION
