@@ -12,7 +12,8 @@ that load swings on a shared machine hit both alike:
   gathered by Python loops and fancy indexing, on the host (its chunk cache is cleared each round).
 
 Prints one JSON object. Run: ``.venv/bin/python benchmarks/bench_random.py [--rounds 3]
-[--size 2048] [--device cpu]``.
+[--size 2048] [--device cpu] [--threads N]``. On a loaded shared CPU, torch with 2 threads needs
+``OMP_WAIT_POLICY=PASSIVE`` (spinning OpenMP workers otherwise steal the cores, 10x slower).
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048, help="region side in pixels")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     fields = region_fields(args.size)
     values = sum(f[2] * f[4] * f[6] for f in fields)

@@ -17,7 +17,7 @@ from infinitygan.latents import (
     noise_map,
     normal_field,
     philox4x32_10,
-    uniform_words,
+    uniforms,
 )
 
 # Random123's kat_vectors for philox4x32 with 10 rounds: (counter, key, expected output).
@@ -112,7 +112,7 @@ def test_normals_are_standard_normal():
 
 
 def test_uniforms_are_uniform_in_the_open_closed_unit_interval():
-    u = uniform_words(1, STREAM_LOCAL, 3, torch.arange(100), torch.arange(100)).flatten()
+    u = uniforms(1, STREAM_LOCAL, 3, torch.arange(100), torch.arange(100)).flatten()
     assert float(u.min()) > 0 and float(u.max()) <= 1
     assert stats.kstest(u.double().numpy(), "uniform").pvalue > 1e-3
 
@@ -153,8 +153,8 @@ def test_extreme_seeds_and_bad_input():
 def test_cpu_and_cuda_draws_agree():
     rows, groups = torch.arange(-50, 150), torch.arange(-1000, 1000)
     for stream in (STREAM_LOCAL, 107):
-        u_cpu = uniform_words(-12345, stream, 3, rows, groups)
-        u_gpu = uniform_words(-12345, stream, 3, rows.cuda(), groups.cuda())
+        u_cpu = uniforms(-12345, stream, 3, rows, groups)
+        u_gpu = uniforms(-12345, stream, 3, rows.cuda(), groups.cuda())
         assert torch.equal(u_cpu, u_gpu.cpu())  # bit for bit
     for period in (None, 139):
         a = local_latent(99, 8, -40, 90, -300, 500, period=period)

@@ -88,10 +88,13 @@ def _uniform(word: Tensor) -> Tensor:
     return ((word & 0xFFFFFF) + 1).to(torch.float32) * (1.0 / (1 << 24))
 
 
-def _box_muller(u0: Tensor, u1: Tensor) -> tuple[Tensor, Tensor]:
-    r = torch.sqrt(torch.log(u0) * -2.0)
-    theta = u1 * _TWO_PI
-    return r * torch.cos(theta), r * torch.sin(theta)
+def _box_muller(u0: Tensor, u1: Tensor, out0: Tensor, out1: Tensor) -> None:
+    """Two standard normals per pair of uniforms, ``sqrt(-2 log u0) * cos(2 pi u1)`` and
+    ``... * sin(...)``, written into ``out0`` and ``out1``."""
+    r = torch.log(u0).mul_(-2.0).sqrt_()
+    theta = u1.mul_(_TWO_PI)
+    torch.mul(r, torch.cos(theta), out=out0)
+    torch.mul(r, theta.sin_(), out=out1)
 
 
 class _Counters:
@@ -122,24 +125,52 @@ class _Counters:
         )
 
 
-def uniform_words(seed: int, stream: int, channels: int, rows: Tensor, groups: Tensor) -> Tensor:
-    """The uniforms [channels, rows, groups, 4] in ``(0, 1]`` behind the normals, on the device of
-    ``rows`` (int64 positions; ``groups`` are column groups of four).
-
-    Exactly representable in float32, hence bit-identical on every device (tests compare them).
-    """
-    w = _Counters(seed, stream, channels, rows, groups).words(0, channels * rows.numel())
-    u = torch.stack([_uniform(x) for x in w], dim=-1)
-    return u.view(channels, rows.numel(), groups.numel(), LANES)
-
-
-#: On CPU a field is computed in blocks of about this many Philox calls (of rows of positions),
-#: so that the ~110 elementwise passes of Philox run in cache (about 2x faster than whole-field
-#: passes on the 2-vCPU EPYC) and each pass stays under torch's parallel grain. Every value is
-#: keyed by its own position, so the values do not depend on the block size (a test checks).
+#: On CPU a field is computed in blocks of fewer than this many Philox calls (of rows of
+#: positions), so that the ~120 elementwise passes run in cache (about 2x faster than whole-field
+#: passes on the 2-vCPU EPYC) and below torch's parallel grain (32768 elements): on a loaded
+#: machine, a parallel region per pass costs more than the pass. Every value is keyed by its own
+#: position, so the values do not depend on the block size (a test checks).
 CPU_BLOCK = 1 << 15
 #: On other devices: blocks only bound the memory of the int64 temporaries (128 MiB each).
 DEVICE_BLOCK = 1 << 24
+
+
+def _fill(
+    seed: int,
+    stream: int,
+    channels: int,
+    rows: Tensor,
+    groups: Tensor,
+    block: int | None,
+    normals: bool,
+) -> Tensor:
+    """Uniforms or normals [channels * rows, groups, 4], block by block (see :data:`CPU_BLOCK`)."""
+    counters = _Counters(seed, stream, channels, rows, groups)
+    n, g = channels * rows.numel(), groups.numel()
+    out = torch.empty(n, g, LANES, dtype=torch.float32, device=rows.device)
+    if block is None:
+        block = CPU_BLOCK - 1 if rows.device.type == "cpu" else DEVICE_BLOCK
+    step = max(1, block // max(g, 1))
+    for start in range(0, n, step):
+        u = [_uniform(w) for w in counters.words(start, start + step)]
+        o = out[start : start + step]
+        if normals:
+            _box_muller(u[0], u[1], o[..., 0], o[..., 1])
+            _box_muller(u[2], u[3], o[..., 2], o[..., 3])
+        else:
+            for lane in range(LANES):
+                o[..., lane] = u[lane]
+    return out
+
+
+def uniforms(seed: int, stream: int, channels: int, rows: Tensor, groups: Tensor) -> Tensor:
+    """The uniforms [channels, rows, groups, 4] in ``(0, 1]`` behind the normals, on the device of
+    ``rows`` (int64 rows and column groups of four).
+
+    24-bit, exactly representable in float32, hence bit-identical on every device.
+    """
+    u = _fill(seed, stream, channels, rows, groups, None, normals=False)
+    return u.view(channels, rows.numel(), groups.numel(), LANES)
 
 
 def _normal_groups(
@@ -151,18 +182,8 @@ def _normal_groups(
     block: int | None = None,
 ) -> Tensor:
     """Normals [channels, rows, 4 * groups]: the four columns ``4g .. 4g + 3`` of each group."""
-    counters = _Counters(seed, stream, channels, rows, groups)
-    n, g = channels * rows.numel(), groups.numel()
-    out = torch.empty(n, g, LANES, dtype=torch.float32, device=rows.device)
-    if block is None:
-        block = CPU_BLOCK if rows.device.type == "cpu" else DEVICE_BLOCK
-    step = max(1, block // max(g, 1))
-    for start in range(0, n, step):
-        w = counters.words(start, start + step)
-        z0, z1 = _box_muller(_uniform(w[0]), _uniform(w[1]))
-        z2, z3 = _box_muller(_uniform(w[2]), _uniform(w[3]))
-        torch.stack([z0, z1, z2, z3], dim=-1, out=out[start : start + step])
-    return out.view(channels, rows.numel(), g * LANES)
+    z = _fill(seed, stream, channels, rows, groups, block, normals=True)
+    return z.view(channels, rows.numel(), groups.numel() * LANES)
 
 
 def _device(device: str | torch.device | None) -> torch.device:
