@@ -63,11 +63,11 @@ def philox4x32_10(
         if r:
             k0 = (k0 + _PHILOX_W[0]) & _MASK
             k1 = (k1 + _PHILOX_W[1]) & _MASK
-        # Only the low 32 bits of each word are kept exact between rounds (xor and the
-        # products do not carry upward-garbage down); a word is masked just before it is
-        # multiplied. The 32 x 32 -> 64-bit products wrap modulo 2**64 in int64 like every
-        # integer product on CPU and CUDA, so hi (p >> 32) and lo (p) are exact in their low
-        # 32 bits.
+        # Only the low 32 bits of each word are kept exact between rounds: the bits above may
+        # hold leftovers (the high half of a lo product, the sign of an arithmetic shift), which
+        # xor never moves down, and a word is masked just before it is multiplied. The
+        # 32 x 32 -> 64-bit products wrap modulo 2**64 in int64, as integer products do on CPU
+        # and CUDA, so the low 32 bits of hi (p >> 32) and lo (p) are exact.
         p0 = (c0 & _MASK) * m0
         p1 = (c2 & _MASK) * m1
         c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1, (p0 >> 32) ^ c3 ^ k1, p0
@@ -127,9 +127,10 @@ class _Counters:
 
 #: On CPU a field is computed in blocks of fewer than this many Philox calls (of rows of
 #: positions), so that the ~120 elementwise passes run in cache (about 2x faster than whole-field
-#: passes on the 2-vCPU EPYC) and below torch's parallel grain (32768 elements): on a loaded
-#: machine, a parallel region per pass costs more than the pass. Every value is keyed by its own
-#: position, so the values do not depend on the block size (a test checks).
+#: passes on the 2-vCPU EPYC) and the integer passes stay below torch's parallel grain (32768
+#: elements): on a loaded machine a parallel region per pass costs more than the pass (``log``
+#: and ``sin`` still go parallel with several threads). Every value is keyed by its own position,
+#: so the values do not depend on the block size (a test checks).
 CPU_BLOCK = 1 << 15
 #: On other devices: blocks only bound the memory of the int64 temporaries (128 MiB each).
 DEVICE_BLOCK = 1 << 24
