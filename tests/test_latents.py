@@ -186,3 +186,15 @@ def test_random_version_is_recorded_and_other_versions_are_refused(tiny_generato
     write_description(tiny_generator, desc, out, 0, 0, 16, 16)
     meta = json.loads((tmp_path / "c.png.json").read_text())["metadata"]
     assert meta["random_version"] == meta["description"]["random_version"] == RANDOM_VERSION
+
+
+def test_explorer_model_id_changes_with_the_randomness_version(monkeypatch):
+    from infinitygan import latents as lat
+    from infinitygan.checkpoint import model_hash, resolve_model_path
+    from infinitygan.web import app
+
+    path = resolve_model_path("landscapes")
+    current = app.model_identity(path)
+    assert len(current) == 16 and current != model_hash(path)[:16]  # the version-1 id
+    monkeypatch.setattr(app, "RANDOM_VERSION", lat.RANDOM_VERSION + 1)
+    assert app.model_identity(path) != current
