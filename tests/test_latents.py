@@ -189,6 +189,7 @@ def test_random_version_is_recorded_and_other_versions_are_refused(tiny_generato
 
 
 def test_explorer_model_id_changes_with_the_randomness_version(monkeypatch):
+    pytest.importorskip("fastapi", reason="the web extra is not installed: pip install '.[web]'")
     from infinitygan import latents as lat
     from infinitygan.checkpoint import model_hash, resolve_model_path
     from infinitygan.web import app
