@@ -9,7 +9,7 @@ import torch
 
 from infinitygan import generate_image, generate_region, period_pixels
 from infinitygan.canvas import image_framing, one_shot_region
-from infinitygan.latents import LOCAL_CHUNK, NOISE_CHUNK, local_latent, noise_map
+from infinitygan.latents import local_latent, noise_map
 
 TOL = 1e-4
 
@@ -40,10 +40,11 @@ def test_containment_across_chunk_boundaries_and_period(tiny_generator):
     G = tiny_generator
     P = period_pixels(G)
     scale = G.geometry.scale
-    # a region straddling a local-latent chunk border, a noise chunk border and the period
-    left = LOCAL_CHUNK * scale - 37
-    big = generate_region(G, 5, NOISE_CHUNK - 30, left, 70, 90)
-    small = generate_region(G, 5, NOISE_CHUNK - 10, left + 20, 30, 40)
+    # a region straddling the 16-cell and 64-pixel chunk borders of randomness version 1, groups
+    # of four Philox columns at every layer (version 2) and the period
+    left = 16 * scale - 37
+    big = generate_region(G, 5, 64 - 30, left, 70, 90)
+    small = generate_region(G, 5, 64 - 10, left + 20, 30, 40)
     assert (small - big[:, 20:50, 20:60]).abs().max().item() < TOL
     across = generate_region(G, 5, -20, P - 30, 40, 60)
     part = generate_region(G, 5, -20, P, 40, 30)

@@ -31,16 +31,18 @@ def generate_enlarged(G: Generator, seed: int, cells_h: int, cells_w: int) -> Te
     cfg = G.config
     device = next(G.parameters()).device
     m = geo.margin
-    zg = global_latent(seed, cfg.mapping.z_dim)[None].to(device)
+    zg = global_latent(seed, cfg.mapping.z_dim, device=device)[None]
     top = -(cells_h // 2) - m
-    zl = local_latent(seed, cfg.structure.local_dim, top, cells_h + 2 * m, -m, cells_w + 2 * m)
+    zl = local_latent(
+        seed, cfg.structure.local_dim, top, cells_h + 2 * m, -m, cells_w + 2 * m, device=device
+    )
     coords = coord_grid(range(top, top + cells_h + 2 * m), range(-m, cells_w + m), cfg.coords)
     sizes_h, sizes_w = geo.texture_conv_sizes(cells_h), geo.texture_conv_sizes(cells_w)
     noise = [
-        noise_map(seed, i, 0, sizes_h[i], 0, sizes_w[i])[None].to(device)
+        noise_map(seed, i, 0, sizes_h[i], 0, sizes_w[i], device=device)[None]
         for i in range(G.num_convs)
     ]
-    image = G(zg, zl[None].to(device), coords[None].to(device), noise)
+    image = G(zg, zl[None], coords[None].to(device), noise)
     return image[0].float().cpu()
 
 

@@ -117,10 +117,17 @@ def structure_region(
             bw = min(block, cols - bx)
             r0, c0 = row_start + by - m, col_start + bx - m
             z_local = local_latent(
-                seed, cfg.structure.local_dim, r0, bh + 2 * m, c0, bw + 2 * m, period=period
+                seed,
+                cfg.structure.local_dim,
+                r0,
+                bh + 2 * m,
+                c0,
+                bw + 2 * m,
+                period=period,
+                device=device,
             )
             coords = coord_grid(range(r0, r0 + bh + 2 * m), range(c0, c0 + bw + 2 * m), cfg.coords)
-            s = G.structure(z_global, z_local[None].to(device), coords[None].to(device))
+            s = G.structure(z_global, z_local[None], coords[None].to(device))
             out[:, :, by : by + bh, bx : bx + bw] = s.float()
     return out
 
@@ -150,8 +157,9 @@ def _noise_for(
             s * cell_x,
             sizes_x[i],
             period=period * s if period else None,
+            device=device,
         )
-        maps.append(n[None].to(device))
+        maps.append(n[None])
     return maps
 
 
@@ -216,7 +224,7 @@ def generate_region(
     cx0 = min(wx.cell_start for _, wx in wins)
     cx1 = max(wx.cell_start + wx.cells for _, wx in wins)
 
-    z_global = global_latent(seed, G.config.mapping.z_dim)[None].to(device)
+    z_global = global_latent(seed, G.config.mapping.z_dim, device=device)[None]
     out = torch.empty(3, height, width)
     with _precision(device, precision):
         w = G.mapping(z_global)
@@ -299,14 +307,16 @@ def one_shot_region(
     m = geo.margin
     device = next(G.parameters()).device
     period = cfg.coords.horizontal_period if wrap else None
-    z_global = global_latent(seed, cfg.mapping.z_dim)[None].to(device)
+    z_global = global_latent(seed, cfg.mapping.z_dim, device=device)[None]
     r0, c0 = wy.cell_start - m, wx.cell_start - m
     ry, rx = wy.cells + 2 * m, wx.cells + 2 * m
-    z_local = local_latent(seed, cfg.structure.local_dim, r0, ry, c0, rx, period=period)
+    z_local = local_latent(
+        seed, cfg.structure.local_dim, r0, ry, c0, rx, period=period, device=device
+    )
     coords = coord_grid(range(r0, r0 + ry), range(c0, c0 + rx), cfg.coords)
     noise = _noise_for(G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device)
     with torch.no_grad():
-        image = G(z_global, z_local[None].to(device), coords[None].to(device), noise)
+        image = G(z_global, z_local[None], coords[None].to(device), noise)
     return image[0, :, wy.crop : wy.crop + height, wx.crop : wx.crop + width].float().cpu()
 
 

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from infinitygan.latents import RANDOM_VERSION
+
 DESCRIPTION_FORMAT = "infinitygan-canvas"
 DESCRIPTION_VERSION = 1
 EDIT_KINDS = ("local", "noise", "style")
@@ -33,6 +35,24 @@ def _check_int(owner: str, name: str, value: Any, *, minimum: int | None = None)
         raise ValueError(f"{owner}.{name} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{owner}.{name} must be >= {minimum}, got {value}")
+
+
+def check_random_version(version: Any, what: str) -> None:
+    """Raise ValueError unless ``version`` is this installation's canvas randomness version."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{what}: random_version must be an integer, got {version!r}")
+    if version > RANDOM_VERSION:
+        raise ValueError(
+            f"{what} uses canvas randomness version {version}, newer than this infinitygan "
+            f"({RANDOM_VERSION}); upgrade infinitygan"
+        )
+    if version < RANDOM_VERSION:
+        raise ValueError(
+            f"{what} was made with canvas randomness version {version}; this infinitygan draws "
+            f"version {RANDOM_VERSION}, so its seeds would give different images; render it with "
+            "the infinitygan that wrote it, or set "
+            f'"random_version": {RANDOM_VERSION} to accept the new images of the same seeds'
+        )
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,9 @@ class CanvasDescription:
         edits: regional resamplings, applied in order (later ones win where they overlap).
         wrap: horizontally periodic canvas (360-degree panoramas), as in ``generate_region``.
         version: format version of the description.
+        random_version: the canvas randomness version (:data:`infinitygan.latents.RANDOM_VERSION`)
+            that turns its seeds into latents and noise; a file without it was written under
+            version 1. Only the current version can be rendered.
     """
 
     seed: int
@@ -190,6 +213,7 @@ class CanvasDescription:
     edits: tuple[Edit, ...] = ()
     wrap: bool = False
     version: int = field(default=DESCRIPTION_VERSION)
+    random_version: int = field(default=RANDOM_VERSION)
 
     def __post_init__(self) -> None:
         _check_int("CanvasDescription", "seed", self.seed)
@@ -203,6 +227,7 @@ class CanvasDescription:
                 f"canvas description version {self.version} is not supported (this infinitygan "
                 f"reads version {DESCRIPTION_VERSION}); upgrade infinitygan"
             )
+        check_random_version(self.random_version, "canvas description")
         if not isinstance(self.wrap, bool):
             raise ValueError("CanvasDescription.wrap must be true or false")
         for name, kind in (("anchors", Anchor), ("placements", Placement), ("edits", Edit)):
@@ -256,6 +281,7 @@ class CanvasDescription:
                 f"({DESCRIPTION_VERSION}); upgrade infinitygan"
             )
         _no_unknown(cls, data, "canvas description")
+        data.setdefault("random_version", 1)  # written before randomness was versioned
         model = data.get("model")
         if model is not None:
             _no_unknown(ModelRef, model, "model")

@@ -350,9 +350,9 @@ def invert(
     target = image.float().clamp(-1, 1)[None].to(device)
 
     stats = style_statistics(G, config.stats_samples, seed=init_seed)
-    z_global = global_latent(init_seed, cfg.mapping.z_dim).to(device).requires_grad_(True)
-    z_local = local_latent(init_seed, cfg.structure.local_dim, r0, rows, c0, cols)
-    z_local = z_local[None].to(device).requires_grad_(config.optimize_local)
+    z_global = global_latent(init_seed, cfg.mapping.z_dim, device=device).requires_grad_(True)
+    z_local = local_latent(init_seed, cfg.structure.local_dim, r0, rows, c0, cols, device=device)
+    z_local = z_local[None].requires_grad_(config.optimize_local)
     g_styles = stats.mean.to(device).repeat(G.num_styles, 1).requires_grad_(True)
     sizes_y = geo.texture_conv_sizes(wy.cells)
     sizes_x = geo.texture_conv_sizes(wx.cells)
@@ -360,8 +360,8 @@ def invert(
     for i in range(G.num_convs):
         ls = geo.layer_scale(i)
         origin = (ls * wy.cell_start, ls * wx.cell_start)
-        n = noise_map(init_seed, i, origin[0], sizes_y[i], origin[1], sizes_x[i])
-        noise.append(n[None].to(device).requires_grad_(config.optimize_noise))
+        n = noise_map(init_seed, i, origin[0], sizes_y[i], origin[1], sizes_x[i], device=device)
+        noise.append(n[None].requires_grad_(config.optimize_noise))
         noise_origins.append(origin)
 
     groups = [

@@ -37,9 +37,9 @@ def write_description(
     :func:`infinitygan.writers.open_canvas_writer`); chunks are rendered with
     :func:`~infinitygan.applications.render.render_region` one at a time, so memory stays bounded
     for any size, and an interrupted write continues with ``resume=True``. The description is
-    stored in the sidecar metadata under ``"description"``. ``settings`` (what determines the
-    pixels) is recorded for a resume to be checked against, see
-    :func:`infinitygan.writers.open_canvas_writer`.
+    stored in the sidecar metadata under ``"description"`` (with its ``random_version``, also
+    recorded at the top of the metadata). ``settings`` (what determines the pixels) is recorded
+    for a resume to be checked against, see :func:`infinitygan.writers.open_canvas_writer`.
 
     Returns:
         The statistics of :func:`infinitygan.render.render_to_writer`.
@@ -47,6 +47,7 @@ def write_description(
     from infinitygan.writers import open_canvas_writer
 
     meta = dict(metadata or {})
+    meta.setdefault("random_version", description.random_version)
     meta.setdefault("description", description.to_dict())
     meta.setdefault("region", {"top": top, "left": left, "height": height, "width": width})
     writer = open_canvas_writer(

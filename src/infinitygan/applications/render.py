@@ -361,7 +361,7 @@ class Scene:
         period = self.period_cells
         out = local_latent(
             self.description.seed, dim, row_start, rows, col_start, cols, period=period
-        ).clone()
+        )
         for pl in self.placed:
             lat = pl.latents
             r0 = lat.local_origin[0] + pl.dy // self.scale
@@ -389,7 +389,7 @@ class Scene:
         period = self.period_cells * ls if self.period_cells else None
         out = noise_map(
             self.description.seed, conv, row_start, rows, col_start, cols, period=period
-        ).clone()
+        )
         a = self.spacing[conv + 1]
         for pl in self.placed:
             lat = pl.latents

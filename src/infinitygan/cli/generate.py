@@ -286,11 +286,13 @@ def generate_command(
     from tqdm import tqdm
 
     from infinitygan import __version__
+    from infinitygan.latents import RANDOM_VERSION
 
     digest = model_hash(model_path)
     for s, path in zip(seeds, paths):
         metadata = {
             "software": f"infinitygan {__version__}",
+            "random_version": RANDOM_VERSION,
             "model": str(model),
             "model_sha256": digest,
             "config": json.loads(G.config.to_json()),
@@ -305,6 +307,7 @@ def generate_command(
         # Everything that determines the pixels: a resume with other values is refused.
         settings = {
             "model_sha256": digest,
+            "random_version": RANDOM_VERSION,
             "seed": s,
             "region": metadata["region"],
             "wrap": wrap,

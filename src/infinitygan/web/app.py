@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infinitygan import __version__
 from infinitygan.canvas import DEFAULT_MAX_MEMORY, period_pixels
+from infinitygan.latents import RANDOM_VERSION
 from infinitygan.models import Generator
 from infinitygan.web.description import (
     COORD_LIMIT,
@@ -434,6 +435,7 @@ def create_app(
     async def info() -> dict[str, Any]:
         return {
             "software": f"infinitygan {__version__}",
+            "random_version": RANDOM_VERSION,
             "model": {
                 "name": state.model_name,
                 "id": state.model_id,
@@ -636,10 +638,14 @@ def create_app(
 
 
 def model_identity(path: str | Path) -> str:
-    """First 16 hex digits of the SHA-256 of a model file (reads it; never writes)."""
+    """16 hex digits naming what the tiles depend on: the model file's SHA-256 and the canvas
+    randomness version (so a new version never meets tiles cached by browsers or on disk under
+    the old one). Reads the file; never writes."""
+    import hashlib
+
     from infinitygan.checkpoint import model_hash
 
-    return model_hash(path)[:16]
+    return hashlib.sha256(f"{model_hash(path)}/random{RANDOM_VERSION}".encode()).hexdigest()[:16]
 
 
 def is_loopback(host: str) -> bool:
