@@ -1,0 +1,187 @@
+"""Precisions (strict fp32 / tf32 flags), device resolution, model placement, tile budgets."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+from infinitygan import generate_region
+from infinitygan.canvas import (
+    DEFAULT_MAX_MEMORY,
+    default_max_memory,
+    plan_tile_size,
+    plan_tiling,
+    texture_tile_bytes,
+)
+from infinitygan.runtime import (
+    activation_bytes,
+    check_precision,
+    model_on,
+    precision_context,
+    resolve_device,
+    strict_fp32,
+    to_host,
+)
+
+CUDA = torch.device("cuda")  # a device object only: the flags are set without a GPU
+
+
+def _flags() -> tuple[str, str]:
+    return torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+
+
+@pytest.fixture
+def legacy_flags():
+    """The user's own settings through the legacy API (restored after the test)."""
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def test_fp32_is_strict_and_tf32_is_tf32_on_cuda_then_restored(legacy_flags):
+    before = _flags()
+    with precision_context(CUDA, "fp32"):
+        assert _flags() == ("ieee", "ieee")
+    assert _flags() == before
+    with precision_context(CUDA, "tf32", benchmark=True):
+        assert _flags() == ("tf32", "tf32") and torch.backends.cudnn.benchmark
+    assert _flags() == before
+    # The user's legacy flags read back without the mixed-API RuntimeError.
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    with strict_fp32(CUDA):
+        assert _flags() == ("ieee", "ieee")
+    assert torch.backends.cudnn.allow_tf32
+
+
+def test_cpu_and_autocast_precisions_leave_the_flags_alone():
+    before = _flags(), torch.backends.cudnn.benchmark
+    for precision in ("fp32", "tf32", "bf16"):
+        with precision_context(torch.device("cpu"), precision, benchmark=True):
+            assert (_flags(), torch.backends.cudnn.benchmark) == before
+    with precision_context(torch.device("cpu"), "bf16"):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert torch.is_autocast_enabled("cpu")
+    assert not torch.is_autocast_enabled("cpu")
+
+
+def test_nested_modes_in_one_thread_switch_and_switch_back():
+    before = _flags()
+    with precision_context(CUDA, "fp32"):
+        with precision_context(CUDA, "tf32"):
+            assert _flags() == ("tf32", "tf32")
+        assert _flags() == ("ieee", "ieee")
+    assert _flags() == before
+
+
+def test_threads_share_a_mode_and_wait_for_a_different_one():
+    before = _flags()
+    inside, release = threading.Event(), threading.Event()
+    seen: dict[str, tuple[str, str]] = {}
+
+    def hold_fp32():
+        with precision_context(CUDA, "fp32"):
+            inside.set()
+            release.wait(10)
+            seen["fp32_end"] = _flags()
+
+    def same_mode():
+        with precision_context(CUDA, "fp32"):
+            seen["same"] = _flags()
+
+    def other_mode():
+        with precision_context(CUDA, "tf32"):
+            seen["tf32"] = _flags()
+
+    a = threading.Thread(target=hold_fp32)
+    a.start()
+    assert inside.wait(10)
+    b = threading.Thread(target=same_mode)
+    b.start()
+    b.join(10)
+    assert seen["same"] == ("ieee", "ieee")  # joined without waiting
+    c = threading.Thread(target=other_mode)
+    c.start()
+    c.join(0.3)
+    assert c.is_alive() and "tf32" not in seen  # waits for the fp32 user
+    release.set()
+    a.join(10)
+    c.join(10)
+    assert seen["fp32_end"] == ("ieee", "ieee") and seen["tf32"] == ("tf32", "tf32")
+    assert _flags() == before
+
+
+def test_precision_names_are_checked():
+    assert [check_precision(p) for p in ("fp32", "tf32", "bf16", "fp16")]
+    assert [activation_bytes(p) for p in ("fp32", "tf32", "bf16", "fp16")] == [4, 4, 2, 2]
+    with pytest.raises(ValueError, match="precision must be one of fp32, tf32, bf16, fp16"):
+        check_precision("fp64")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision_context(torch.device("cpu"), "half").__enter__()
+
+
+def test_resolve_device_keeps_the_models_gpu(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_device(None, cpu) == cpu
+    assert resolve_device("cpu", torch.device("cuda", 1)) == cpu
+    with pytest.raises(ValueError, match="not a device"):
+        resolve_device("gpu0", cpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="sees no CUDA device; use cpu"):
+        resolve_device("cuda", cpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert resolve_device("cuda", torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert resolve_device(None, torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert resolve_device("cuda", cpu) == torch.device("cuda", 0)
+    assert resolve_device("cuda:0", torch.device("cuda", 1)) == torch.device("cuda", 0)
+    with pytest.raises(ValueError, match="only 2 GPU"):
+        resolve_device("cuda:2", cpu)
+
+
+def test_model_on_copies_caches_and_refreshes_without_moving_the_original():
+    m = nn.Linear(3, 2)
+    assert model_on(m, torch.device("cpu")) is m
+    meta = torch.device("meta")  # a second device for the cache logic only
+    a = model_on(m, meta)
+    assert a is not m and a.weight.device == meta and m.weight.device.type == "cpu"
+    assert model_on(m, meta) is a  # cached
+    with torch.no_grad():
+        m.weight.add_(1.0)  # the original changed: the copy is refreshed
+    b = model_on(m, meta)
+    assert b is not a and m.weight.device.type == "cpu"
+
+
+def test_generate_region_leaves_the_callers_model_alone(tiny_generator):
+    G = tiny_generator
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    generate_region(G, 1, -10, 0, 24, 40, precision="bf16", tile=16, device="cpu")
+    for k, v in G.state_dict().items():
+        assert v.device.type == "cpu" and v.dtype == state[k].dtype and torch.equal(v, state[k])
+
+
+def test_tile_batches_stay_inside_the_memory_budget(tiny_generator):
+    G = tiny_generator
+    budget = 64 << 20
+    tile, batch = plan_tiling(G, budget, "fp32", None, 4)
+    assert batch == 4 and tile == plan_tile_size(G, budget // 4, 4)
+    cells = tile // G.geometry.scale
+    assert 4 * texture_tile_bytes(G, cells + 6, 4) <= budget
+    # An explicit tile keeps its side; the batch is cut to what fits (never below one).
+    per_tile = texture_tile_bytes(G, 256 // G.geometry.scale + 6, 4)
+    assert plan_tiling(G, 3 * per_tile + 1, "fp32", 256, 8) == (256, 3)
+    assert plan_tiling(G, 1, "bf16", 256, 8) == (256, 1)
+    assert plan_tiling(G, budget, "fp32", 64, 2) == (64, 2)
+    with pytest.raises(ValueError, match="tile_batch must be >= 1"):
+        plan_tiling(G, budget, "fp32", None, 0)
+    assert default_max_memory(torch.device("cpu")) == DEFAULT_MAX_MEMORY == 2 << 30
+
+
+def test_to_host_keeps_cpu_tensors():
+    t = torch.arange(6.0)
+    assert to_host(t) is t
