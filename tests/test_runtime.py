@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from infinitygan import generate_region
@@ -185,3 +186,27 @@ def test_tile_batches_stay_inside_the_memory_budget(tiny_generator):
 def test_to_host_keeps_cpu_tensors():
     t = torch.arange(6.0)
     assert to_host(t) is t
+
+
+def test_fp16_per_sample_modulation_survives_large_styles():
+    """StyleGAN2-ADA's pre-scaling: with styles in the thousands, x * s and the demodulation
+    sums overflow float16 unless weight and styles are scaled to a maximum of 1 first."""
+    from infinitygan.ops import ModulatedConv2d
+
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(64, 64, 3, 32)
+    with torch.no_grad():
+        conv.affine.bias.mul_(2000)
+    x = torch.randn(2, 64, 12, 12) * 4
+    w = torch.randn(2, 32)  # two styles: the per-sample path
+    ref = conv(x, w)
+    with torch.autocast("cpu", dtype=torch.float16):
+        out = conv(x, w)
+    assert out.dtype == torch.float16 and torch.isfinite(out).all()
+    assert ((out.float() - ref).abs().max() / ref.abs().max()).item() < 5e-3
+    # fp32 is untouched by the pre-scaling (the parity path).
+    conv2 = ModulatedConv2d(8, 4, 3, 32)
+    s = conv2.styles(w)
+    expected = F.conv2d(x[:, :8] * s[:, :, None, None], conv2.weight * conv2.scale)
+    expected = expected * conv2.demod_factors(s)[:, :, None, None]
+    torch.testing.assert_close(conv2(x[:, :8], w), expected, rtol=0, atol=0)
