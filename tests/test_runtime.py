@@ -210,3 +210,46 @@ def test_fp16_per_sample_modulation_survives_large_styles():
     expected = F.conv2d(x[:, :8] * s[:, :, None, None], conv2.weight * conv2.scale)
     expected = expected * conv2.demod_factors(s)[:, :, None, None]
     torch.testing.assert_close(conv2(x[:, :8], w), expected, rtol=0, atol=0)
+
+
+def test_cli_precision_and_memory_defaults_follow_the_device(tmp_path, tiny_generator, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from infinitygan import save_generator
+    from infinitygan.cli import main
+
+    model = save_generator(tiny_generator, tmp_path / "tiny.safetensors")
+    gen = ["generate", str(model), "--size", "256x128", "--out", str(tmp_path / "x.png")]
+    result = CliRunner().invoke(
+        main, [*gen, "--precision", "tf32", "--tile-batch", "4", "--device", "cpu", "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["max_memory_bytes"] == 2 << 30  # --max-memory auto on the CPU
+    assert plan["tile"] == plan_tiling(tiny_generator, 2 << 30, "tf32", None, 4)[0]
+    bad = CliRunner().invoke(main, [*gen, "--precision", "fp64", "--dry-run"])
+    assert bad.exit_code != 0 and "fp32" in bad.output and "tf32" in bad.output
+
+    train = [
+        "train",
+        "--data",
+        "synthetic",
+        "--preset",
+        "tiny",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--outdir",
+        str(tmp_path),
+        "--dry-run",
+    ]
+    cpu = json.loads(CliRunner().invoke(main, [*train, "--device", "cpu"]).output)
+    assert cpu["precision"] == "fp32"
+    tf32 = CliRunner().invoke(main, [*train, "--device", "cpu", "--precision", "tf32"])
+    assert json.loads(tf32.output)["precision"] == "tf32"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cuda = json.loads(CliRunner().invoke(main, [*train, "--device", "cuda"]).output)
+    assert cuda["precision"] == "bf16" and cuda["channels_last"] is True
