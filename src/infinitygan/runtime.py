@@ -14,7 +14,8 @@ Precisions (``--precision``):
 The float32 settings are process-wide flags; :func:`precision_context` sets them with PyTorch's
 ``fp32_precision`` API (never the legacy ``allow_tf32`` flags, whose reads raise once the new API
 was used) and restores exactly what it found. Threads that render concurrently in the same mode
-share one setting; a thread asking for a different mode waits until the others are done.
+share one setting; a thread asking for a different mode waits until the others are done (a
+different mode nested inside a render switches the flags for the whole process while it runs).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ PRECISIONS: dict[str, torch.dtype] = {
 }
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 FP32_MATH = {"fp32": "ieee", "tf32": "tf32"}  # fp32_precision of matmul and conv
-_FP32_NODES = (("cuda", "matmul"), ("cuda", "conv"))
 
 
 def check_precision(precision: str) -> str:
@@ -58,25 +58,27 @@ class _BackendFlags:
         self._cond = threading.Condition()
         self._key: tuple[str | None, bool | None] | None = None
         self._users = 0
-        self._saved: tuple[dict[tuple[str, str], str], bool] | None = None
+        self._saved: tuple[str, str, bool] | None = None
         self._local = threading.local()
 
     @staticmethod
-    def _read() -> tuple[dict[tuple[str, str], str], bool]:
-        nodes = {n: torch._C._get_fp32_precision_getter(*n) for n in _FP32_NODES}
-        return nodes, torch.backends.cudnn.benchmark
+    def _read() -> tuple[str, str, bool]:
+        return (
+            torch.backends.cuda.matmul.fp32_precision,
+            torch.backends.cudnn.conv.fp32_precision,
+            torch.backends.cudnn.benchmark,
+        )
 
     @staticmethod
     def _write(math: str | None, benchmark: bool | None, saved=None) -> None:
         if saved is not None:
-            nodes, bench = saved
-            for node, value in nodes.items():
-                torch._C._set_fp32_precision_setter(*node, value)
-            torch.backends.cudnn.benchmark = bench
-            return
-        if math is not None:
-            for node in _FP32_NODES:
-                torch._C._set_fp32_precision_setter(*node, math)
+            math_matmul, math_conv, benchmark = saved
+        else:
+            math_matmul = math_conv = math
+        if math_matmul is not None:
+            torch.backends.cuda.matmul.fp32_precision = math_matmul
+        if math_conv is not None:
+            torch.backends.cudnn.conv.fp32_precision = math_conv
         if benchmark is not None:
             torch.backends.cudnn.benchmark = benchmark
 
