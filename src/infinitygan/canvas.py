@@ -22,7 +22,6 @@ from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
 from infinitygan.runtime import (
-    PRECISIONS,
     activation_bytes,
     check_precision,
     model_on,
@@ -35,8 +34,6 @@ from infinitygan.runtime import (
 from infinitygan.spatial import Geometry
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["PRECISIONS", "DEFAULT_MAX_MEMORY", "DEFAULT_MAX_MEMORY_CUDA", "generate_region"]
 
 DEFAULT_MAX_MEMORY = 2 << 30  # bytes of activations per texture tile (batch), CPU
 DEFAULT_MAX_MEMORY_CUDA = 8 << 30  # on a GPU (at most a quarter of its memory)

@@ -26,6 +26,7 @@ import copy
 import functools
 import hashlib
 import logging
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -578,7 +579,8 @@ class Trainer:
         names = [k for k in terms if k not in skipped]
         values = torch.stack([terms[k].float() for k in names]).tolist() if names else []
         stats = dict(zip(names, values))
-        if self.run.precision == "fp16":
+        if self.run.precision == "fp16":  # logits of a skipped (overflowed) step: not logged
+            stats = {k: v for k, v in stats.items() if math.isfinite(v)}
             stats["fp16/skipped"] = float(len(skipped) > 0)
         stats["ema_beta"] = beta
         self.step = step + 1
