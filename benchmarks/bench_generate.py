@@ -25,6 +25,7 @@ from _peak import conv_peak_flops, machine  # noqa: E402
 
 from infinitygan import build_generator  # noqa: E402
 from infinitygan.canvas import generate_image, image_framing  # noqa: E402
+from infinitygan.runtime import PRECISIONS  # noqa: E402
 
 
 def analytic_flops(G, height: int, width: int) -> dict[str, float]:
@@ -61,7 +62,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="paper-101")
     p.add_argument("--size", type=int, default=1024)
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--tile", type=int, default=None)
@@ -73,7 +74,7 @@ def main() -> None:
     with torch.no_grad():
         for conv in G.texture_synthesizer.convs:
             conv.noise.strength.fill_(0.1)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    dtype = PRECISIONS[args.precision]
     peak_before = conv_peak_flops(dtype=dtype, device=args.device)
     flops = analytic_flops(G, args.size, args.size)
     times = []

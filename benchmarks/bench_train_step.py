@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--preset", default="paper-101")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--iters", type=int, default=3)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
@@ -104,6 +104,7 @@ def main() -> None:
         trainer.d_step(step, chunks)
         trainer.g_step(step)
         trainer.update_ema()
+        trainer.check_finite(step)  # the step's one host sync, as train_step does
 
     plain(1)  # warm-up (allocator, one-time kernel selection)
     peaks_after = conv_peak_flops(device=args.device) / 1e9
@@ -118,6 +119,7 @@ def main() -> None:
         records["plain"].append(d + g + e)
         records["r1"].append(timed(lambda s=step: trainer.r1_step(s, chunks), device))
         records["pl"].append(timed(lambda s=step: trainer.pl_step(s), device))
+        trainer.check_finite(step)
 
     plain_median = statistics.median(records["plain"])
     out = {

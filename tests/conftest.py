@@ -24,6 +24,18 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+# The devices a device-parameterised test runs on: the CPU always, CUDA (marked `gpu`) when
+# this PyTorch sees a GPU. `pytest -m gpu` runs only the CUDA variants.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(
+    params=[pytest.param(d, marks=[pytest.mark.gpu] if d == "cuda" else []) for d in DEVICES]
+)
+def device(request) -> torch.device:
+    return torch.device(request.param)
+
+
 @pytest.fixture(scope="session")
 def tiny_generator():
     from infinitygan import build_generator
@@ -37,6 +49,11 @@ def tiny_generator():
 
 
 def pytest_collection_modifyitems(config, items):
+    if not torch.cuda.is_available():
+        no_gpu = pytest.mark.skip(reason="needs CUDA")
+        for item in items:
+            if item.get_closest_marker("gpu") is not None:
+                item.add_marker(no_gpu)
     if os.environ.get("RUN_SLOW") == "1":
         for item in items:
             item.own_markers = [m for m in item.own_markers if m.name != "slow"]

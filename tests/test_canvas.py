@@ -10,30 +10,42 @@ import torch
 from infinitygan import generate_image, generate_region, period_pixels
 from infinitygan.canvas import image_framing, one_shot_region
 from infinitygan.latents import local_latent, noise_map
+from infinitygan.runtime import model_on, module_device
 
 TOL = 1e-4
 
 
-def test_region_equals_one_shot_forward(tiny_generator):
+def test_region_equals_one_shot_forward(tiny_generator, device):
     G = tiny_generator
+    on_device = model_on(G, device)
     for top, left, h, w in [(-40, 7, 61, 83), (0, 0, 17, 17), (-333, -1000, 90, 45)]:
-        tiled = generate_region(G, 3, top, left, h, w, tile=32)
-        single = one_shot_region(G, 3, top, left, h, w)
+        tiled = generate_region(G, 3, top, left, h, w, tile=32, device=device)
+        single = one_shot_region(on_device, 3, top, left, h, w)
         assert (tiled - single).abs().max().item() < TOL
+    assert module_device(G).type == "cpu"  # the caller's model stays where it was
 
 
 @pytest.mark.parametrize("trial", range(4))
-def test_random_region_containment(tiny_generator, trial):
+def test_random_region_containment(tiny_generator, trial, device):
     G = tiny_generator
     rng = random.Random(trial)
     top = rng.randint(-400, 400)
     left = rng.randint(-3000, 3000)
     H, W = rng.randint(40, 160), rng.randint(40, 160)
-    big = generate_region(G, 11, top, left, H, W, tile=rng.choice([32, 48, 64, 256]))
+    tile = rng.choice([32, 48, 64, 256])
+    big = generate_region(
+        G, 11, top, left, H, W, tile=tile, tile_batch=rng.choice([1, 3]), device=device
+    )
     dy, dx = rng.randint(0, H - 5), rng.randint(0, W - 5)
     h, w = rng.randint(1, H - dy), rng.randint(1, W - dx)
-    small = generate_region(G, 11, top + dy, left + dx, h, w, tile=rng.choice([16, 32, 512]))
+    small = generate_region(
+        G, 11, top + dy, left + dx, h, w, tile=rng.choice([16, 32, 512]), device=device
+    )
+    assert small.device.type == "cpu"
     assert (small - big[:, dy : dy + h, dx : dx + w]).abs().max().item() < TOL
+    if device.type != "cpu":  # across devices too (strict fp32: no TF32 convolutions)
+        ref = generate_region(G, 11, top + dy, left + dx, h, w, tile=tile, device="cpu")
+        assert (small - ref).abs().max().item() < TOL
 
 
 def test_containment_across_chunk_boundaries_and_period(tiny_generator):

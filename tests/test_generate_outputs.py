@@ -227,7 +227,7 @@ def test_distributed_requires_zarr(tmp_path, model_file, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     import infinitygan.cli.generate as gen
 
-    monkeypatch.setattr(gen, "distributed_context", lambda: (0, 2))
+    monkeypatch.setattr(gen, "distributed_context", lambda device_name: (0, 2))
     result = CliRunner().invoke(
         main, ["generate", str(model_file), "--size", "32x32", "--out", str(tmp_path / "a.png")]
     )

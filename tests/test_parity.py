@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from infinitygan.convert import ConversionError, from_official
+from infinitygan.runtime import model_on
 
 
 def _official_state(keys: dict, prefix: str) -> dict[str, torch.Tensor]:
@@ -60,29 +61,32 @@ def test_parameter_counts(converted):
     assert sum(p.numel() for p in D.parameters()) == 28_915_460
 
 
-def test_generator_parity(converted, official):
-    G, _ = converted
+def test_generator_parity(converted, official, device):
+    G = model_on(converted[0], device)
     _, _, data = official
-    zg = torch.from_numpy(data["zg"])
-    zl = torch.from_numpy(data["zl"])
-    coords = torch.from_numpy(data["coords"])
-    noise = [torch.from_numpy(data[f"noise{i}"]) for i in range(8)]
+
+    def t(key):
+        return torch.from_numpy(data[key]).to(device)
+
+    zg, zl, coords = t("zg"), t("zl"), t("coords")
+    noise = [t(f"noise{i}") for i in range(8)]
     with torch.no_grad():
         w = G.mapping(zg)
         structure = G.structure(zg, zl, coords)
         image = G.texture(structure, w, noise)
         whole = G(zg, zl, coords, noise)
-    _close(w, data["w"], "w")
-    _close(structure, data["structure"], "structure")
-    _close(image, data["image"], "image")
-    _close(whole, data["image"], "G(...)")
+    _close(w.cpu(), data["w"], "w")
+    _close(structure.cpu(), data["structure"], "structure")
+    _close(image.cpu(), data["image"], "image")
+    _close(whole.cpu(), data["image"], "G(...)")
 
 
-def test_discriminator_parity(converted, official):
-    _, D = converted
+def test_discriminator_parity(converted, official, device):
+    D = model_on(converted[1], device)
     _, _, data = official
     with torch.no_grad():
-        logit, coord = D(torch.from_numpy(data["image"]))
+        logit, coord = D(torch.from_numpy(data["image"]).to(device))
+        logit, coord = logit.cpu(), coord.cpu()
     assert logit.shape == (1, 1) and coord.shape == (1, 3)
     # d_logit's std is 0 (a single value): compare with absolute tolerance scaled by |value|.
     ref = float(data["d_logit"][0, 0])

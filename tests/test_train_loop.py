@@ -94,10 +94,13 @@ def test_run_folder_has_everything(tmp_path, dataset):
     assert D.patch_size == 101
 
 
-def test_resume_continues_exactly(tmp_path, dataset):
-    straight = training_loop(tiny_run(4), tmp_path / "a", dataset)
-    training_loop(tiny_run(2), tmp_path / "b", dataset)
-    resumed = training_loop(tiny_run(4), tmp_path / "b", dataset, resume=True)
+def test_resume_continues_exactly(tmp_path, dataset, device):
+    def tiny_run_on(steps):
+        return tiny_run(steps, device=str(device))
+
+    straight = training_loop(tiny_run_on(4), tmp_path / "a", dataset)
+    training_loop(tiny_run_on(2), tmp_path / "b", dataset)
+    resumed = training_loop(tiny_run_on(4), tmp_path / "b", dataset, resume=True)
     assert resumed.start_step == 2 and resumed.step == 4
     a, b = weights(straight.snapshot), weights(resumed.snapshot)
     for name in WEIGHT_FILES:
@@ -109,7 +112,7 @@ def test_resume_continues_exactly(tmp_path, dataset):
     assert [r["step"] for r in read_stats(tmp_path / "b")] == [1, 2, 3, 4]
     # keep_snapshots=2: nothing pruned yet (steps 2 and 4); resuming a finished run is a no-op.
     assert [s.step for s in snap.list_snapshots(tmp_path / "b")] == [2, 4]
-    again = training_loop(tiny_run(4), tmp_path / "b", dataset, resume=True)
+    again = training_loop(tiny_run_on(4), tmp_path / "b", dataset, resume=True)
     assert again.start_step == 4 and again.step == 4
     # environment.json keeps every session: the one that started the run and both resumes.
     env = json.loads((tmp_path / "b" / "environment.json").read_text())

@@ -9,7 +9,7 @@ import torch
 
 from infinitygan import build_generator
 from infinitygan.presets import get_preset
-from infinitygan.train import RunConfig, TrainConfig, Trainer
+from infinitygan.train import NonFiniteLossError, RunConfig, TrainConfig, Trainer
 from infinitygan.train.phases import mix_styles, sample_fake_inputs, step_generator
 
 
@@ -84,8 +84,10 @@ def _reals(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(n, 3, 101, 101, generator=g) * 2 - 1, torch.rand(n, generator=g) * 2 - 1
 
 
-def test_one_step_updates_both_networks_and_the_ema():
-    trainer = Trainer(_tiny_run(), torch.device("cpu"))
+def test_one_step_updates_both_networks_and_the_ema(device):
+    import dataclasses
+
+    trainer = Trainer(dataclasses.replace(_tiny_run(), device=str(device)), device)
     g0 = [p.detach().clone() for p in trainer.G.parameters()]
     d0 = [p.detach().clone() for p in trainer.D.parameters()]
     stats = trainer.train_step(_reals(4))
@@ -147,3 +149,69 @@ def test_fp16_grad_scaler_path_runs_on_cpu():
     assert trainer.scaler_G.get_scale() > 0
     state = trainer.state_dict()
     assert state["scaler_G"]["scale"] > 0
+
+
+def test_inputs_are_drawn_on_the_device_and_keyed(device):
+    import dataclasses
+
+    trainer = Trainer(dataclasses.replace(_tiny_run(), device=str(device)), device)
+    a = trainer._sample(3, 1, 0, 4, True)
+    b = trainer._sample(3, 1, 0, 4, True)
+    for t in (a.z_global, a.z_local, a.coords, a.labels, a.inject, *a.noise):
+        assert t.device.type == device.type
+    for x, y in zip((a.z_local, a.coords, *a.noise), (b.z_local, b.coords, *b.noise)):
+        assert torch.equal(x, y)  # keyed: the same key draws the same inputs
+    if device.type == "cpu":  # one CPU generator draws what earlier versions drew
+        ref = sample_fake_inputs(
+            trainer.G, 4, step_generator(0, 3, 1, 0), style_mixing=0.9, paired=True, device="cpu"
+        )
+        assert torch.equal(ref.z_local, a.z_local) and torch.equal(ref.coords, a.coords)
+
+
+def test_phases_leave_their_terms_on_the_device():
+    """No host sync per phase: the phases return tensors, train_step converts once."""
+    trainer = Trainer(_tiny_run(), torch.device("cpu"))
+    reals = _reals(4)
+    stats = trainer.d_step(0, [reals])
+    assert stats and all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in stats.values())
+    assert trainer.check_finite(0) == set()
+
+
+def test_non_finite_terms_are_fatal_except_fp16_skips():
+    import dataclasses
+
+    nan = torch.tensor(float("nan"))
+    fp32 = Trainer(_tiny_run(), torch.device("cpu"))
+    fp32._watch({"D/adv": torch.tensor(0.5), "D/coord_real": nan}, scaled=True)
+    with pytest.raises(NonFiniteLossError, match="D/coord_real is not finite at step 7"):
+        fp32.check_finite(7)
+    assert fp32.check_finite(8) == set()  # the watched terms were consumed
+
+    fp16 = Trainer(dataclasses.replace(_tiny_run(), precision="fp16"), torch.device("cpu"))
+    fp16._watch({"G/adv": torch.tensor(float("inf")), "G/coord": torch.tensor(0.1)}, scaled=True)
+    assert fp16.check_finite(2) == {"G/adv"}  # the GradScaler skipped that update
+    fp16._watch({"D/r1": nan}, scaled=False)  # unscaled regularisation: fatal
+    with pytest.raises(NonFiniteLossError, match="D/r1"):
+        fp16.check_finite(3)
+    fp16.scaler_G = torch.amp.GradScaler("cpu", init_scale=2.0**-20)
+    fp16._watch({"G/adv": nan}, scaled=True)
+    with pytest.raises(NonFiniteLossError, match="G/adv"):  # the loss scale collapsed
+        fp16.check_finite(4)
+
+
+@pytest.mark.slow  # fp16 convolutions are emulated on CPU
+def test_fp16_overflow_skips_the_update_and_training_goes_on(monkeypatch):
+    import dataclasses
+
+    from infinitygan.train import losses
+
+    run = dataclasses.replace(_tiny_run(pl_weight=0.0, r1_gamma=0.0), precision="fp16")
+    trainer = Trainer(run, torch.device("cpu"))
+    original = losses.g_nonsaturating_loss
+    monkeypatch.setattr(losses, "g_nonsaturating_loss", lambda x: original(x) * float("inf"))
+    g0 = [p.detach().clone() for p in trainer.G.parameters()]
+    scale0 = trainer.scaler_G.get_scale()
+    stats = trainer.train_step(_reals(4))
+    assert stats["fp16/skipped"] == 1.0 and "G/adv" not in stats
+    assert all(torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
+    assert trainer.scaler_G.get_scale() < scale0 and trainer.step == 1

@@ -9,7 +9,6 @@ region, whatever tiling is used inside.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import weakref
@@ -22,12 +21,22 @@ from torch import Tensor
 from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
+from infinitygan.runtime import (
+    activation_bytes,
+    check_precision,
+    model_on,
+    module_device,
+    precision_context,
+    resolve_device,
+    strict_fp32,
+    to_host,
+)
 from infinitygan.spatial import Geometry
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-DEFAULT_MAX_MEMORY = 2 << 30  # bytes of activations per texture tile
+DEFAULT_MAX_MEMORY = 2 << 30  # bytes of activations per texture tile (batch), CPU
+DEFAULT_MAX_MEMORY_CUDA = 8 << 30  # on a GPU (at most a quarter of its memory)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,32 @@ def plan_tile_size(G: Generator, max_memory: int, dtype_bytes: int = 4) -> int:
     return cells * scale
 
 
+def default_max_memory(device: torch.device) -> int:
+    """The activation budget per texture call when none is given: 2 GiB on the CPU, 8 GiB (at
+    most a quarter of the GPU's memory) on CUDA, where bigger tiles keep the GPU busy."""
+    if device.type != "cuda":
+        return DEFAULT_MAX_MEMORY
+    total = torch.cuda.get_device_properties(device).total_memory
+    return max(DEFAULT_MAX_MEMORY, min(DEFAULT_MAX_MEMORY_CUDA, total // 4))
+
+
+def plan_tiling(
+    G: Generator, max_memory: int, precision: str, tile: int | None, tile_batch: int
+) -> tuple[int, int]:
+    """(tile side, tiles per batched call) keeping ``tile_batch`` tiles inside ``max_memory``.
+
+    Without an explicit ``tile`` the side is planned for ``max_memory / tile_batch``; with one,
+    the batch shrinks until it fits (never below one tile).
+    """
+    if tile_batch < 1:
+        raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+    nbytes = activation_bytes(precision)
+    if tile is None:
+        return plan_tile_size(G, max(max_memory // tile_batch, 1), nbytes), tile_batch
+    per_tile = texture_tile_bytes(G, math.ceil(tile / G.geometry.scale) + 6, nbytes)
+    return tile, max(1, min(tile_batch, max_memory // per_tile))
+
+
 def plan_tiles(height: int, width: int, tile: int) -> list[TileWindow]:
     """Cut a ``height x width`` region into tiles of at most ``tile x tile`` pixels."""
     tiles = []
@@ -76,17 +111,6 @@ def plan_tiles(height: int, width: int, tile: int) -> list[TileWindow]:
         for x in range(0, width, tile):
             tiles.append(TileWindow(y, x, min(tile, height - y), min(tile, width - x)))
     return tiles
-
-
-@contextlib.contextmanager
-def _precision(device: torch.device, precision: str) -> Iterator[None]:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    if precision == "fp32":
-        yield
-        return
-    with torch.autocast(device_type=device.type, dtype=PRECISIONS[precision]):
-        yield
 
 
 def structure_region(
@@ -175,7 +199,7 @@ def generate_region(
     device: str | torch.device | None = None,
     wrap: bool = False,
     precision: str = "fp32",
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = None,
     tile: int | None = None,
     channels_last: bool = True,
     tile_batch: int = 1,
@@ -188,16 +212,22 @@ def generate_region(
         seed: the canvas seed (global latent, local latents and noise all derive from it).
         top, left: canvas position of the region's first pixel; any integers.
         height, width: region size in pixels (positive).
-        device: where to compute; the model is moved there if needed.
+        device: where to compute (default: where ``G`` lives; ``"cuda"`` means ``G``'s own GPU
+            when it is on one). ``G`` itself is never moved: on another device a cached copy
+            computes (see :func:`infinitygan.runtime.model_on`).
         wrap: make the canvas horizontally periodic with ``period_pixels(G)`` (local latents and
             noise wrap too), for 360-degree panoramas.
-        precision: "fp32", "bf16" or "fp16" (autocast).
-        max_memory: activation budget per texture tile in bytes (sets the tile size).
-        tile: explicit tile side in pixels (overrides ``max_memory``).
+        precision: "fp32" (strict IEEE, also on CUDA), "tf32" (TF32 tensor cores on CUDA),
+            "bf16" or "fp16" (autocast); see :mod:`infinitygan.runtime`.
+        max_memory: activation budget per batched texture call in bytes (sets the tile size;
+            default :func:`default_max_memory` of the device: 2 GiB on CPU, 8 GiB on CUDA).
+        tile: explicit tile side in pixels (overrides ``max_memory`` for the side).
         channels_last: run the texture synthesizer in channels-last memory format (faster on
             CPU and GPU; results equal to float rounding).
         tile_batch: render up to this many equally shaped tiles in one batched call (pays on
-            GPUs; the batch shares one style, so every convolution stays a plain one).
+            GPUs; the batch shares one style, so every convolution stays a plain one). The
+            batch stays inside ``max_memory``: the planned tile shrinks, or an explicit tile's
+            batch is cut to what fits.
         compile: run the texture synthesizer through ``torch.compile`` (compiled once per model
             and reused; the first call pays the compilation).
 
@@ -209,12 +239,12 @@ def generate_region(
             raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     if height <= 0 or width <= 0:
         raise ValueError(f"region size must be positive, got {height}x{width} (HxW)")
-    device = torch.device(device) if device is not None else next(G.parameters()).device
-    if next(G.parameters()).device != device:
-        G = G.to(device)
+    check_precision(precision)
+    device = resolve_device(device, module_device(G))
+    G = model_on(G, device)
     geo: Geometry = G.geometry
-    dtype_bytes = 4 if precision == "fp32" else 2
-    tile = tile or plan_tile_size(G, max_memory, dtype_bytes)
+    budget = max_memory if max_memory is not None else default_max_memory(device)
+    tile, tile_batch = plan_tiling(G, budget, precision, tile, tile_batch)
     tiles = plan_tiles(height, width, tile)
 
     # Structure cells needed by all tiles together.
@@ -225,8 +255,8 @@ def generate_region(
     cx1 = max(wx.cell_start + wx.cells for _, wx in wins)
 
     z_global = global_latent(seed, G.config.mapping.z_dim, device=device)[None]
-    out = torch.empty(3, height, width)
-    with _precision(device, precision):
+    out = torch.empty(3, height, width, device=device)  # stays on the device until done
+    with precision_context(device, precision, benchmark=True):
         w = G.mapping(z_global)
         structure = structure_region(G, seed, z_global, cy0, cy1 - cy0, cx0, cx1 - cx0, wrap=wrap)
         for group in _batches(tiles, wins, tile_batch):
@@ -252,10 +282,10 @@ def generate_region(
             texture = compiled_texture(G) if compile else G.texture
             images = texture(s, w, noise)  # one style for the batch: plain convolutions
             for image, (t, (wy, wx)) in zip(images, group):
-                out[:, t.y : t.y + t.h, t.x : t.x + t.w] = (
-                    image[:, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w].float().cpu()
-                )
-    return out
+                out[:, t.y : t.y + t.h, t.x : t.x + t.w] = image[
+                    :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w
+                ]
+    return to_host(out)
 
 
 def _batches(
@@ -315,8 +345,8 @@ def one_shot_region(
     )
     coords = coord_grid(range(r0, r0 + ry), range(c0, c0 + rx), cfg.coords)
     noise = _noise_for(G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device)
-    with torch.no_grad():
-        image = G(z_global, z_local[None], coords[None].to(device), noise)
+    with torch.no_grad(), strict_fp32(device):
+        image = G(z_global, z_local[None].to(device), coords[None].to(device), noise)
     return image[0, :, wy.crop : wy.crop + height, wx.crop : wx.crop + width].float().cpu()
 
 

@@ -109,6 +109,14 @@ def upsample_transposed_depthwise(x: Tensor, kernel: Tensor) -> Tensor:
     return F.conv_transpose2d(x, weight, stride=2, padding=1, groups=channels)
 
 
+def _runs_in_fp16(x: Tensor) -> bool:
+    """True when convolutions of ``x`` compute in float16 (fp16 tensors or fp16 autocast)."""
+    if x.dtype == torch.float16:
+        return True
+    kind = x.device.type
+    return torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind) == torch.float16
+
+
 class ModulatedConv2d(nn.Module):
     """StyleGAN2 modulated convolution without zero padding.
 
@@ -157,9 +165,11 @@ class ModulatedConv2d(nn.Module):
             weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(1, 2, 3), keepdim=True) + 1e-8)
         return weight
 
-    def demod_factors(self, s: Tensor) -> Tensor:
-        """Demodulation factors for styles ``s`` [N, in_ch] -> [N, out_ch]."""
-        w2 = (self.weight * self.scale).pow(2).sum(dim=(2, 3))  # [out, in]
+    def demod_factors(self, s: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Demodulation factors for styles ``s`` [N, in_ch] -> [N, out_ch] (of ``weight``,
+        default the scaled weight)."""
+        weight = self.weight * self.scale if weight is None else weight
+        w2 = weight.pow(2).sum(dim=(2, 3))  # [out, in]
         return torch.rsqrt(s.pow(2) @ w2.t() + 1e-8)
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
@@ -168,10 +178,18 @@ class ModulatedConv2d(nn.Module):
         if s.shape[0] == 1:
             weight = self.modulated_weight(s[0]).to(x.dtype)
             return self._conv(x, weight)
+        weight = self.weight * self.scale
+        if self.demodulate and _runs_in_fp16(x):
+            # As StyleGAN2-ADA: scale the weight and the styles to a maximum of 1 before the
+            # modulation, so that x * s and s^2 @ w^2 stay inside float16's range; the
+            # demodulation cancels both scales (up to its 1e-8 epsilon).
+            weight = weight / weight.abs().amax(dim=(1, 2, 3), keepdim=True)
+            s = s.float()
+            s = s / s.abs().amax(dim=1, keepdim=True)
         x = x * s.to(x.dtype).view(s.shape[0], -1, 1, 1)
-        out = self._conv(x, (self.weight * self.scale).to(x.dtype))
+        out = self._conv(x, weight.to(x.dtype))
         if self.demodulate:
-            out = out * self.demod_factors(s).to(out.dtype).view(s.shape[0], -1, 1, 1)
+            out = out * self.demod_factors(s, weight).to(out.dtype).view(s.shape[0], -1, 1, 1)
         return out
 
     def _conv(self, x: Tensor, weight: Tensor) -> Tensor:

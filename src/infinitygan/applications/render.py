@@ -44,15 +44,22 @@ from infinitygan.applications.weights import (
     voronoi_weights,
 )
 from infinitygan.canvas import (
-    DEFAULT_MAX_MEMORY,
-    _precision,
+    default_max_memory,
     generate_region,
-    plan_tile_size,
     plan_tiles,
+    plan_tiling,
 )
 from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
+from infinitygan.runtime import (
+    check_precision,
+    model_on,
+    module_device,
+    precision_context,
+    resolve_device,
+    to_host,
+)
 from infinitygan.spatial import Window
 
 logger = logging.getLogger(__name__)
@@ -575,7 +582,7 @@ def render_region(
     *,
     device: str | torch.device | None = None,
     precision: str = "fp32",
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = None,
     tile: int | None = None,
     channels_last: bool = True,
     tile_batch: int = 1,
@@ -627,21 +634,21 @@ def render_region(
             channels_last=channels_last,
             tile_batch=tile_batch,
         )
-    device = torch.device(device) if device is not None else next(G.parameters()).device
-    if next(G.parameters()).device != device:
-        G = G.to(device)
+    check_precision(precision)
+    device = resolve_device(device, module_device(G))
+    G = model_on(G, device)  # the caller's model stays where it is
     geo = G.geometry
     scene = Scene(G, description)
-    dtype_bytes = 4 if precision == "fp32" else 2
-    tile = tile or plan_tile_size(G, max_memory, dtype_bytes)
+    budget = max_memory if max_memory is not None else default_max_memory(device)
+    tile, _ = plan_tiling(G, budget, precision, tile, 1)
     tiles = plan_tiles(height, width, tile)
     wins = [(geo.window(top + t.y, t.h), geo.window(left + t.x, t.w)) for t in tiles]
     cy0 = min(wy.cell_start for wy, _ in wins)
     cy1 = max(wy.cell_start + wy.cells for wy, _ in wins)
     cx0 = min(wx.cell_start for _, wx in wins)
     cx1 = max(wx.cell_start + wx.cells for _, wx in wins)
-    out = torch.empty(3, height, width)
-    with _precision(device, precision):
+    out = torch.empty(3, height, width, device=device)  # comes back once, when done
+    with precision_context(device, precision, benchmark=True):
         structure = scene.structure(cy0, cy1 - cy0, cx0, cx1 - cx0, device)
         for t, (wy, wx) in zip(tiles, wins):
             s = structure[
@@ -653,8 +660,9 @@ def render_region(
             if channels_last:
                 s = s.contiguous(memory_format=torch.channels_last)
             image = scene.texture(s, wy, wx, device)
-            out[:, t.y : t.y + t.h, t.x : t.x + t.w] = (
-                image[0, :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w].float().cpu()
-            )
+            out[:, t.y : t.y + t.h, t.x : t.x + t.w] = image[
+                0, :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w
+            ]
+    out = to_host(out)
     scene.paste(out, top, left)
     return out

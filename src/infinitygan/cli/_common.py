@@ -200,13 +200,17 @@ device_option = click.option(
 
 # Options of the commands that render to an output file (generate, fuse, outpaint, inbetween).
 precision_option = click.option(
-    "--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32"
+    "--precision",
+    type=click.Choice(["fp32", "tf32", "bf16", "fp16"]),
+    default="fp32",
+    help="fp32 (strict, exact tiling on every device), tf32 (CUDA tensor cores), bf16, fp16.",
 )
 max_memory_option = click.option(
     "--max-memory",
     "max_memory_text",
-    default="2GB",
-    help="Activation memory budget per tile (sets the tile size).",
+    default="auto",
+    help="Activation memory budget per tile batch, e.g. 2GB (sets the tile size; auto: 2GB on "
+    "the CPU, 8GB on CUDA).",
 )
 chunk_option = click.option(
     "--chunk",

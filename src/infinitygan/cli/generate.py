@@ -36,8 +36,11 @@ GIGAPIXEL_LIMIT = 10_000_000_000
 QUALITY_SUFFIXES = {".jpg", ".jpeg", ".webp", ".dzi", ".tif", ".tiff"}
 
 
-def parse_bytes(text: str) -> int:
-    """Parse ``512MB``, ``2GB``, ``1.5GiB`` or a plain byte count."""
+def parse_bytes(text: str) -> int | None:
+    """Parse ``512MB``, ``2GB``, ``1.5GiB`` or a plain byte count; ``auto`` gives None (the
+    device's default: :func:`infinitygan.canvas.default_max_memory`)."""
+    if text.strip().lower() == "auto":
+        return None
     m = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
     if m is None:
         raise click.BadParameter(f"{text!r} is not a memory size; write e.g. 512MB or 4GB")
@@ -58,19 +61,25 @@ def seed_path(out: Path, seed: int, many: bool) -> Path:
     return out.with_name(f"{stem}-seed{seed:04d}{suffixes}")
 
 
-def distributed_context() -> tuple[int, int]:
-    """(rank, world_size) under torchrun, (0, 1) otherwise; initialises the process group."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
+# Ranks meet at the end of each seed (rank 0 finalises the store once all are done), so a fast
+# rank may wait for the slowest one's whole share of a long render.
+GENERATION_TIMEOUT_S = 24 * 3600
 
-    if not dist.is_initialized():
-        import torch
 
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size()
+def distributed_context(device_name: str) -> tuple[int, int]:
+    """(rank, world_size) under torchrun, (0, 1) otherwise.
+
+    Joins the process group (nccl on CUDA with GPU ``LOCAL_RANK`` as this rank's device, gloo on
+    the CPU) with a timeout that fits long renders; the group is destroyed when the command ends.
+    """
+    from infinitygan.train.distributed import init_distributed, shutdown_distributed
+
+    info = init_distributed(
+        "cuda" if device_name.startswith("cuda") else "cpu", timeout_s=GENERATION_TIMEOUT_S
+    )
+    if info.enabled:
+        click.get_current_context().call_on_close(shutdown_distributed)
+    return info.rank, info.world_size
 
 
 @main.command("generate")
@@ -186,6 +195,12 @@ def generate_command(
     seeds = pick_seeds(seed, seeds_text)
     device_name = resolve_device(device)
     max_memory = parse_bytes(max_memory_text)
+    if max_memory is None:
+        import torch
+
+        from infinitygan.canvas import default_max_memory
+
+        max_memory = default_max_memory(torch.device(resolve_device(device)))
     if height * width > GIGAPIXEL_LIMIT and not yes:
         raise click.ClickException(
             f"{width}x{height} is {height * width / 1e9:.1f} gigapixels; pass --yes if you mean it"
@@ -230,7 +245,8 @@ def generate_command(
         except ValueError as err:
             raise click.ClickException(str(err)) from None
 
-    rank, world = distributed_context()
+    device_name = resolve_device(device)
+    rank, world = distributed_context(device_name)
     if world > 1 and padded:
         raise click.ClickException(
             f"{G.config.name} is a zero-padded baseline that renders whole images in one pass; "
@@ -255,7 +271,7 @@ def generate_command(
     )
 
     if dry_run:
-        from infinitygan.canvas import plan_tile_size
+        from infinitygan.canvas import plan_tiling
         from infinitygan.render import plan_chunks
 
         chunks = plan_chunks(height, width, chunk)
@@ -265,7 +281,7 @@ def generate_command(
                 lambda t, l, h, w: generate_whole_image(G, seeds[0], h, w), 128, height * width
             )
         else:
-            tile = plan_tile_size(G, max_memory, 4 if precision == "fp32" else 2)
+            tile, _ = plan_tiling(G, max_memory, precision, None, tile_batch)
             seconds = estimate_seconds(
                 plain_renderer(G, seeds[0], **gen_kwargs), chunk, height * width
             )
@@ -381,7 +397,9 @@ def _check_whole_image_options(G, model, height, width, wrap, offset, precision,
             "enlarged input latent and has no canvas to move on; drop --offset",
             param_hint="--offset",
         )
-    need = whole_image_bytes(G, height, width, 4 if precision == "fp32" else 2)
+    from infinitygan.runtime import activation_bytes
+
+    need = whole_image_bytes(G, height, width, activation_bytes(precision))
     if need > max_memory:
         raise click.ClickException(
             f"{model} ({name}) is a zero-padded baseline that renders the whole {width}x{height} "

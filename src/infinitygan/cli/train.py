@@ -161,9 +161,9 @@ class _TqdmHandler(logging.Handler):
 )
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "bf16", "fp16"]),
+    type=click.Choice(["fp32", "tf32", "bf16", "fp16"]),
     default=None,
-    help="Autocast dtype of the D/G steps (fp32).",
+    help="Arithmetic of the D/G steps (default: bf16 on CUDA, fp32 on the CPU).",
 )
 @click.option("--workers", type=int, default=None, help="Data-loader processes per GPU (0).")
 @click.option(
@@ -292,6 +292,8 @@ def train_command(
                 updates[key] = value
         if channels_last is None and resume is None:
             updates["channels_last"] = device_name.startswith("cuda")
+        if precision is None and resume is None:
+            updates["precision"] = "bf16" if device_name.startswith("cuda") else "fp32"
         if snapshot_every is None and resume is None:
             updates["snapshot_every"] = 500
         run = dataclasses.replace(run, **updates)

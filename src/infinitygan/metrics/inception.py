@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from infinitygan.metrics.images import ImageSource, iter_batches, to_pixel_values
+from infinitygan.runtime import precision_context
 
 logger = logging.getLogger(__name__)
 
@@ -142,17 +143,6 @@ def resize_bilinear_tf1(images: torch.Tensor, size: tuple[int, int]) -> torch.Te
     return rows[..., lo] * (1 - frac) + rows[..., hi] * frac
 
 
-@contextlib.contextmanager
-def _cudnn_without_tf32() -> Iterator[None]:
-    """Disable TF32 convolutions (they move features at the 1e-3 level), restoring the setting."""
-    previous = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32 = previous
-
-
 class InceptionFeatureExtractor(nn.Module):
     """TF-FID Inception-v3 pool3 features (2048-d) from images of any size.
 
@@ -246,11 +236,8 @@ class InceptionFeatureExtractor(nn.Module):
         return (pixels - 128.0) / 128.0
 
     def _precision_context(self) -> contextlib.AbstractContextManager[None]:
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        if self.device.type == "cuda":
-            return _cudnn_without_tf32()
-        return contextlib.nullcontext()
+        # fp32 is strict IEEE on CUDA too: TF32 convolutions move features at the 1e-3 level.
+        return precision_context(self.device, self.precision)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from infinitygan.config import ModelConfig
 
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+Precision = Literal["fp32", "tf32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16")
 PATH_LENGTH_MODES: tuple[str, ...] = ("stylegan2", "official")
 
 
@@ -115,7 +115,9 @@ class RunConfig:
         snapshot_every: steps between checkpoints and sample grids (0: only at the end).
         keep_snapshots: how many snapshots to keep (oldest pruned first).
         device: "cpu", "cuda" or "cuda:N" (with torchrun each rank uses its local GPU).
-        precision: autocast dtype of the D and G steps ("fp32", "bf16", "fp16").
+        precision: arithmetic of the D and G steps: "fp32" (strict IEEE, also on CUDA), "tf32"
+            (TF32 tensor cores on CUDA), "bf16" or "fp16" (autocast; fp16 with loss scaling).
+            The command line defaults to bf16 on CUDA and fp32 on the CPU.
         channels_last: NHWC memory format for the networks and batches.
         compile: ``torch.compile`` the plain D and G steps (regularisation stays eager).
         deterministic: deterministic algorithms, no TF32, no cuDNN benchmark.

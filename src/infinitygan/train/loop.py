@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from infinitygan.data.pipeline import PatchDataset, make_loader
+from infinitygan.runtime import math_mode
 from infinitygan.train import runs, samples, snapshots
 from infinitygan.train.config import RunConfig
 from infinitygan.train.distributed import (
@@ -55,28 +56,21 @@ class TrainResult:
 
 @contextlib.contextmanager
 def determinism(enabled: bool, device: torch.device) -> Iterator[None]:
-    """Deterministic kernels, no TF32 and no cuDNN autotuning while training (restored after)."""
-    old = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.backends.cudnn.benchmark,
-        torch.backends.cudnn.allow_tf32,
-        torch.backends.cuda.matmul.allow_tf32,
-    )
+    """Deterministic kernels without cuDNN autotuning, or autotuning on CUDA (restored after).
+
+    The float32 math mode (strict IEEE for fp32 and deterministic runs, TF32 for tf32) is the
+    Trainer's, set per phase through :mod:`infinitygan.runtime`; the legacy ``allow_tf32`` flags
+    are never read (that raises once the ``fp32_precision`` API was used).
+    """
+    old = torch.are_deterministic_algorithms_enabled()
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     try:
-        yield
+        with math_mode(device, None, benchmark=not enabled):
+            yield
     finally:
-        torch.use_deterministic_algorithms(old[0])
-        torch.backends.cudnn.benchmark = old[1]
-        torch.backends.cudnn.allow_tf32 = old[2]
-        torch.backends.cuda.matmul.allow_tf32 = old[3]
+        torch.use_deterministic_algorithms(old)
 
 
 def resolve_training_device(name: str, dist_info: DistInfo) -> torch.device:

@@ -7,14 +7,26 @@ Randomness. Every random draw of a step (global/local latents, coordinates, styl
 noise maps, path-length directions) comes from a ``torch.Generator`` seeded by
 ``(seed, step, phase, chunk)``, where a *chunk* is one forward pass of ``batch_gpu`` samples and
 its index runs over the whole global batch (``rank * rounds + round``). A step therefore does not
-depend on history (exact resume), nor on how the global batch is split over ranks and rounds.
+depend on history (exact resume: there is no generator state to save), nor on how the global
+batch is split over ranks and rounds. Latents, noise maps and path-length directions are drawn on
+the training device by a generator there (no host-to-device copies); the training coordinates
+and the augmentation parameters (a few numbers per sample) by a CPU generator of the same key.
+On the CPU both are one generator.
+
+Host syncs. The phases leave their loss terms on the device; :meth:`Trainer.train_step` checks
+them for NaN/inf and converts them to numbers once per step. A non-finite term stops training
+(:class:`NonFiniteLossError`) at the end of that step, before anything is written. With fp16,
+a non-finite term of a loss-scaled phase is an overflow: the GradScaler skipped that update and
+lowered its scale, the step goes on (``fp16/skipped`` in the statistics).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import logging
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +38,7 @@ from torch import Tensor, nn
 from infinitygan.checkpoint import build_generator
 from infinitygan.coords import sample_training_coords
 from infinitygan.models import Discriminator, Generator
+from infinitygan.runtime import FP32_MATH, PRECISIONS, math_mode
 from infinitygan.train import losses
 from infinitygan.train.augment import augment, parse_policy
 from infinitygan.train.config import RunConfig
@@ -40,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 PHASE_D, PHASE_R1, PHASE_G, PHASE_PL = 1, 2, 3, 4
 PHASE_AUGMENT = 16  # added to a phase: the key of that phase's augmentation draws
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+FP16_MIN_SCALE = 2.0**-14  # a GradScaler scale this low means fp16 overflows every step
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,10 +70,14 @@ class NonFiniteLossError(RuntimeError):
         self.step = step
 
 
-def step_generator(seed: int, step: int, phase: int, chunk: int) -> torch.Generator:
-    """A CPU generator keyed by ``(seed, step, phase, chunk)``."""
+def step_generator(
+    seed: int, step: int, phase: int, chunk: int, device: str | torch.device = "cpu"
+) -> torch.Generator:
+    """A generator on ``device`` keyed by ``(seed, step, phase, chunk)``."""
     digest = hashlib.blake2b(struct.pack("<qqqq", seed, step, phase, chunk), digest_size=8)
-    return torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") >> 1)
+    return torch.Generator(device=device).manual_seed(
+        int.from_bytes(digest.digest(), "little") >> 1
+    )
 
 
 @dataclass
@@ -94,8 +111,14 @@ def sample_fake_inputs(
     paired: bool,
     device: torch.device,
     memory_format: torch.memory_format = torch.contiguous_format,
+    coords_generator: torch.Generator | None = None,
 ) -> FakeInputs:
     """Draw the inputs of ``n`` training samples.
+
+    Tensors are drawn on ``generator``'s device; the training coordinates (float64 arithmetic
+    on a few numbers per sample) with ``coords_generator``, a CPU generator (default:
+    ``generator``, which must then be a CPU one). One CPU generator for both draws what earlier
+    versions drew.
 
     With ``paired`` (n even), samples ``2k`` and ``2k + 1`` share z_global (both slots), the
     coordinates, their label and the style-mixing choice, and differ in z_local and noise: the
@@ -107,19 +130,27 @@ def sample_fake_inputs(
     if paired and n % 2:
         raise ValueError(f"paired sampling needs an even count, got {n}")
     groups = n // 2 if paired else n
+    host = coords_generator if coords_generator is not None else generator
+    if host.device.type != "cpu":
+        raise ValueError("sample_fake_inputs: the coordinates need a CPU coords_generator")
     cells = geo.structure_size_for_output(cfg.patch_size, exact=True)
     size = geo.structure_in(cells)
-    z_global = torch.randn(groups, 2, cfg.mapping.z_dim, generator=generator)
-    mix = torch.rand(groups, generator=generator) < style_mixing
-    cross = torch.randint(1, G.num_styles, (groups,), generator=generator)
+    on = generator.device
+    z_global = torch.randn(groups, 2, cfg.mapping.z_dim, generator=generator, device=on)
+    mix = torch.rand(groups, generator=generator, device=on) < style_mixing
+    cross = torch.randint(1, G.num_styles, (groups,), generator=generator, device=on)
     inject = torch.where(mix, cross, torch.full_like(cross, G.num_styles))
-    coords, labels = sample_training_coords(groups, size, cfg.coords, generator)
+    coords, labels = sample_training_coords(groups, size, cfg.coords, host)
+    coords, labels = coords.to(on), labels.to(on)
     if paired:
         z_global, inject, coords, labels = (
             t.repeat_interleave(2, dim=0) for t in (z_global, inject, coords, labels)
         )
-    z_local = torch.randn(n, cfg.structure.local_dim, size, size, generator=generator)
-    noise = [torch.randn(n, 1, s, s, generator=generator) for s in geo.texture_conv_sizes(cells)]
+    z_local = torch.randn(n, cfg.structure.local_dim, size, size, generator=generator, device=on)
+    noise = [
+        torch.randn(n, 1, s, s, generator=generator, device=on)
+        for s in geo.texture_conv_sizes(cells)
+    ]
 
     def dev(t: Tensor) -> Tensor:
         t = t.to(device, non_blocking=True)
@@ -163,6 +194,17 @@ def render(fns: GeneratorFns, inputs: FakeInputs, num_styles: int) -> tuple[Tens
     return images, structure, styles
 
 
+def _in_math_mode(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a Trainer phase in the trainer's float32 math mode."""
+
+    @functools.wraps(method)
+    def wrapper(self: Trainer, *args: Any, **kwargs: Any) -> Any:
+        with self._math():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Trainer:
     """Networks, optimisers and the step logic of one rank.
 
@@ -198,7 +240,11 @@ class Trainer:
         self.share = 1.0 / (world * self.rounds)
         self.pl_batch = max(1, self.batch_gpu // tc.pl_batch_shrink)
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
-        self.autocast_dtype = _DTYPES[run.precision]
+        self.autocast_dtype = PRECISIONS[run.precision]
+        # float32 math of every phase: strict IEEE for fp32 (and for deterministic runs), TF32
+        # for tf32; under bf16/fp16 what autocast leaves in float32 follows the user's setting.
+        self.fp32_math = FP32_MATH.get(run.precision, "ieee" if run.deterministic else None)
+        self._pending: list[tuple[list[str], Tensor, bool]] = []
 
         # Baselines without a structure synthesizer (StyleGAN2-NCI, -NCI-FCG) take no
         # coordinates: no coordinate loss, no diversity loss, no latent pairs.
@@ -263,21 +309,37 @@ class Trainer:
 
     def _autocast(self) -> Any:
         return torch.autocast(
-            self.device.type, dtype=self.autocast_dtype, enabled=self.run.precision != "fp32"
+            self.device.type,
+            dtype=self.autocast_dtype,
+            enabled=self.run.precision in ("bf16", "fp16"),
         )
+
+    def _math(self) -> Any:
+        return math_mode(self.device, self.fp32_math)
 
     def _chunk_ids(self) -> list[int]:
         return [self.dist.rank * self.rounds + r for r in range(self.rounds)]
 
+    def _generators(
+        self, step: int, phase: int, chunk: int
+    ) -> tuple[torch.Generator, torch.Generator]:
+        """(device generator, CPU generator) of one key; one generator on the CPU."""
+        gen = step_generator(self.cfg.seed, step, phase, chunk, self.device)
+        if self.device.type == "cpu":
+            return gen, gen
+        return gen, step_generator(self.cfg.seed, step, phase, chunk)
+
     def _sample(self, step: int, phase: int, chunk: int, n: int, paired: bool) -> FakeInputs:
+        gen, host = self._generators(step, phase, chunk)
         return sample_fake_inputs(
             self.G,
             n,
-            step_generator(self.cfg.seed, step, phase, chunk),
+            gen,
             style_mixing=self.cfg.style_mixing,
             paired=paired,
             device=self.device,
             memory_format=self.memory_format,
+            coords_generator=host,
         )
 
     def _augment(
@@ -296,13 +358,39 @@ class Trainer:
     def _augment_generator(self, step: int, phase: int, chunk: int) -> torch.Generator:
         return step_generator(self.cfg.seed, step, PHASE_AUGMENT + phase, chunk)
 
-    def _check_finite(self, terms: dict[str, Tensor], step: int) -> None:
-        """Raise NonFiniteLossError (on every rank) when any term is NaN/inf on any rank."""
-        names = list(terms)
-        bad = torch.stack([(~torch.isfinite(terms[k].detach().float())).float() for k in names])
-        bad = all_reduce_max(bad.to(self.device), self.dist)
-        if bool(bad.any()):
-            raise NonFiniteLossError(names[int(bad.argmax())], step)
+    def _watch(self, terms: dict[str, Tensor], scaled: bool) -> None:
+        """Remember which of ``terms`` are NaN/inf (on the device: no host sync); ``scaled``:
+        the phase's update goes through a GradScaler (fp16), which skips non-finite updates."""
+        bad = torch.stack([~torch.isfinite(t.detach().float()) for t in terms.values()])
+        self._pending.append((list(terms), bad, scaled and self.run.precision == "fp16"))
+
+    def check_finite(self, step: int) -> set[str]:
+        """Check the terms watched since the last call (one host sync, all ranks together).
+
+        Returns:
+            The non-finite terms whose updates the fp16 GradScaler skipped.
+
+        Raises:
+            NonFiniteLossError: for the first other non-finite term (on every rank), or when
+                the fp16 loss scale collapsed (non-finite every step).
+        """
+        if not self._pending:
+            return set()
+        pending, self._pending = self._pending, []
+        flags = all_reduce_max(torch.cat([bad for _, bad, _ in pending]).float(), self.dist)
+        skipped: set[str] = set()
+        for flag, (name, scaled) in zip(
+            flags.tolist(), [(n, sc) for names, _, sc in pending for n in names]
+        ):
+            if not flag:
+                continue
+            if not scaled:
+                raise NonFiniteLossError(name, step)
+            skipped.add(name)
+        for scaler in (self.scaler_G, self.scaler_D):
+            if skipped and scaler.is_enabled() and scaler.get_scale() < FP16_MIN_SCALE:
+                raise NonFiniteLossError(sorted(skipped)[0], step)
+        return skipped
 
     def _optimiser_step(
         self, module: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler
@@ -313,13 +401,14 @@ class Trainer:
         scaler.update()
 
     # ------------------------------------------------------------------ phases
-    def d_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, float]:
+    @_in_math_mode
+    def d_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
         """Logistic loss on reals and fakes plus the coordinate L1 on both (D updated; no
         coordinate L1 for models without a structure synthesizer or D coordinate head)."""
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        stats: dict[str, float] = {}
+        stats: dict[str, Tensor] = {}
         for (patches, labels), chunk in zip(reals, self._chunk_ids()):
             inputs = self._sample(step, PHASE_D, chunk, self.batch_gpu, self.has_structure)
             gen = self._augment_generator(step, PHASE_D, chunk)
@@ -338,7 +427,7 @@ class Trainer:
                 assert real_coord is not None and fake_coord is not None
                 terms["D/coord_real"] = losses.coord_loss(real_coord, labels)
                 terms["D/coord_fake"] = losses.coord_loss(fake_coord, fake_labels)
-            self._check_finite(terms, step)
+            self._watch(terms, scaled=True)
             total = terms["D/adv"]
             if self.coord_loss:
                 total = total + self.cfg.coord_weight * (
@@ -354,32 +443,34 @@ class Trainer:
         self._optimiser_step(self.D, self.opt_D, self.scaler_D)
         return stats
 
-    def r1_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, float]:
+    @_in_math_mode
+    def r1_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
         """Lazy R1 on reals, weight ``gamma / 2 * interval`` (fp32, eager)."""
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        stats: dict[str, float] = {}
+        stats: dict[str, Tensor] = {}
         weight = losses.r1_loss_weight(self.cfg.r1_gamma, self.cfg.r1_interval)
         for (patches, _), chunk in zip(reals, self._chunk_ids()):
             x = patches.detach().float().requires_grad_(True)
             seen, _ = self._augment(x, None, 0.0, self._augment_generator(step, PHASE_R1, chunk))
             logits, _ = self.D(seen)
             r1 = losses.r1_penalty(logits, x)
-            self._check_finite({"D/r1": r1}, step)
+            self._watch({"D/r1": r1}, scaled=False)
             (r1 * weight * self.share).backward()
             _accumulate(stats, {"D/r1": r1}, self.rounds)
         self._optimiser_step(self.D, self.opt_D, _NO_SCALER)
         return stats
 
-    def g_step(self, step: int) -> dict[str, float]:
+    @_in_math_mode
+    def g_step(self, step: int) -> dict[str, Tensor]:
         """Non-saturating loss, coordinate L1 and the diversity loss (G updated; only the
         non-saturating loss for models without a structure synthesizer, no coordinate L1 without
         D's coordinate head)."""
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        stats: dict[str, float] = {}
+        stats: dict[str, Tensor] = {}
         for chunk in self._chunk_ids():
             inputs = self._sample(step, PHASE_G, chunk, self.batch_gpu, self.has_structure)
             gen = self._augment_generator(step, PHASE_G, chunk)
@@ -395,7 +486,7 @@ class Trainer:
                 terms["G/diversity"] = losses.diversity_loss(
                     inputs.z_local, structure, self.cfg.diversity_eps
                 )
-            self._check_finite(terms, step)
+            self._watch(terms, scaled=True)
             total = terms["G/adv"]
             if self.coord_loss:
                 total = total + self.cfg.coord_weight * terms["G/coord"]
@@ -406,14 +497,15 @@ class Trainer:
         self._optimiser_step(self.G, self.opt_G, self.scaler_G)
         return stats
 
-    def pl_step(self, step: int) -> dict[str, float]:
+    @_in_math_mode
+    def pl_step(self, step: int) -> dict[str, Tensor]:
         """Lazy path-length regularisation on ``pl_batch`` samples per chunk (fp32, eager)."""
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         lengths_all = []
         for chunk in self._chunk_ids():
-            gen = step_generator(self.cfg.seed, step, PHASE_PL, chunk)
+            gen, host = self._generators(step, PHASE_PL, chunk)
             inputs = sample_fake_inputs(
                 self.G,
                 self.pl_batch,
@@ -422,6 +514,7 @@ class Trainer:
                 paired=False,
                 device=self.device,
                 memory_format=self.memory_format,
+                coords_generator=host,
             )
             images, _, styles = render(self.eager, inputs, self.G.num_styles)
             direction = losses.path_length_noise(images, gen).to(self.device)
@@ -437,10 +530,10 @@ class Trainer:
             self.pl_mean, summed[0] / summed[1], self.cfg.pl_decay
         )
         weight = self.cfg.pl_weight * self.cfg.pl_interval
-        stats: dict[str, float] = {}
+        stats: dict[str, Tensor] = {}
         for lengths in lengths_all:
             penalty = losses.path_length_penalty(lengths, self.pl_mean)
-            self._check_finite({"G/path_length": penalty}, step)
+            self._watch({"G/path_length": penalty}, scaled=False)
             (penalty * weight * self.share).backward()
             _accumulate(stats, {"G/path_length": penalty, "G/pl_length": lengths.mean()}, 1)
         for key in stats:
@@ -480,13 +573,21 @@ class Trainer:
             (patches[i * g : (i + 1) * g], labels[i * g : (i + 1) * g]) for i in range(self.rounds)
         ]
         step = self.step
-        stats = self.d_step(step, chunks)
+        terms = self.d_step(step, chunks)
         if self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0:
-            stats.update(self.r1_step(step, chunks))
-        stats.update(self.g_step(step))
+            terms.update(self.r1_step(step, chunks))
+        terms.update(self.g_step(step))
         if self.cfg.pl_weight > 0 and step % self.cfg.pl_interval == 0:
-            stats.update(self.pl_step(step))
-        stats["ema_beta"] = self.update_ema()
+            terms.update(self.pl_step(step))
+        beta = self.update_ema()
+        skipped = self.check_finite(step)  # the step's one host sync (and the stats below)
+        names = [k for k in terms if k not in skipped]
+        values = torch.stack([terms[k].float() for k in names]).tolist() if names else []
+        stats = dict(zip(names, values))
+        if self.run.precision == "fp16":  # logits of a skipped (overflowed) step: not logged
+            stats = {k: v for k, v in stats.items() if math.isfinite(v)}
+            stats["fp16/skipped"] = float(len(skipped) > 0)
+        stats["ema_beta"] = beta
         self.step = step + 1
         self.images_seen += self.cfg.batch
         return stats
@@ -537,6 +638,8 @@ class _NoScaler:
 _NO_SCALER: Any = _NoScaler()
 
 
-def _accumulate(stats: dict[str, float], terms: dict[str, Tensor], rounds: int) -> None:
+def _accumulate(stats: dict[str, Tensor], terms: dict[str, Tensor], rounds: int) -> None:
+    """Add ``terms / rounds`` to ``stats`` on the device (no host sync)."""
     for key, value in terms.items():
-        stats[key] = stats.get(key, 0.0) + float(value.detach()) / rounds
+        value = value.detach().float() / rounds
+        stats[key] = stats[key] + value if key in stats else value
