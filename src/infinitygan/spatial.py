@@ -164,3 +164,9 @@ class Geometry:
     def output_start(self, cell_start: int) -> int:
         """Canvas pixel of the first output pixel of a window starting at ``cell_start``."""
         return self.scale * cell_start + self.pixel_offset
+
+
+def same_padded_size(size: int, stride: int) -> int:
+    """Output side of a TensorFlow "SAME"-padded layer chain of total ``stride`` (a power of 2):
+    every stride-2 layer gives ``ceil(in / 2)``, so the chain gives ``ceil(size / stride)``."""
+    return -(-size // stride)
