@@ -14,7 +14,8 @@ interface of :class:`infinitygan.models.discriminator.Discriminator`:
    a map of patch logits); the mean logit of each scale, averaged over the four scales, is the
    realness logit;
 5. the coordinate head: the deepest frozen features average-pooled to 4x4, then two trainable
-   linear layers (InfinityGAN's vertical-position prediction, so the coordinate loss still works).
+   linear layers, the last one zero at initialisation (InfinityGAN's vertical-position
+   prediction, so the coordinate loss still works).
 
 The random mixing convs are drawn at construction (from the caller's RNG state, as every other
 initial weight) and never trained; they are buffers saved with D's weights. The EfficientNet
@@ -193,6 +194,11 @@ class ProjectedDiscriminator(nn.Module):
         self.coord_linear = nn.Sequential(
             EqualLinear(deep, hidden, activate=True), EqualLinear(hidden, config.coord_dim)
         )
+        # The frozen deep features have a standard deviation of about 2.5, so a random output
+        # layer starts with predictions of +-3 to +-5 for labels in [-1, 1]; starting at 0 (the
+        # label mean) saves the first hundreds of steps of the coordinate loss.
+        with torch.no_grad():
+            self.coord_linear[1].weight.zero_()
 
     def train(self, mode: bool = True) -> ProjectedDiscriminator:
         super().train(mode)
