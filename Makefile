@@ -16,7 +16,7 @@ $(BIN)/python:
 # does not pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[dev,web,fid]"
+	$(BIN)/pip install --quiet -e ".[dev,web,fid,projected]"
 	touch $@
 
 install: $(VENV)/.installed

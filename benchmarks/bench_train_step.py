@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_train_step.py [--preset paper-101] [--batch 4] [--iters 3]
-        [--precision fp32] [--threads 2] [--device cpu]
+        [--precision fp32] [--threads 2] [--device cpu] [--d-kind stylegan2|projected]
 
 Times the phases of :class:`infinitygan.train.Trainer` exactly as training runs them (fresh
 latents every call, random real patches), after one warm-up iteration. A "plain" iteration is
@@ -14,6 +14,7 @@ The official code needs 66-80 s per plain iteration of paper-101 at batch 4 on t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -70,6 +71,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--d-kind",
+        default=None,
+        choices=["stylegan2", "projected"],
+        help="discriminator kind (default: the preset's)",
+    )
+    parser.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -86,6 +93,9 @@ def main() -> None:
         "matmul_fp32_gflops": matmul_peak_flops(device=args.device) / 1e9,
     }
     model = get_preset(args.preset)
+    if args.d_kind:
+        disc = dataclasses.replace(model.discriminator, kind=args.d_kind)
+        model = dataclasses.replace(model, discriminator=disc)
     run = RunConfig(
         model=model,
         train=TrainConfig(batch=args.batch),
@@ -126,6 +136,7 @@ def main() -> None:
         "benchmark": "train_step",
         "machine": machine(),
         "preset": args.preset,
+        "discriminator": model.discriminator.kind,
         "batch": args.batch,
         "pl_batch": trainer.pl_batch,
         "precision": args.precision,

@@ -33,6 +33,31 @@ def test_g_nonsaturating_loss_value_and_gradient():
     assert (fake.grad < 0).all()  # G wants D(fake) to go up
 
 
+def test_hinge_losses_values_margins_and_gradients():
+    zero = torch.zeros(4, 1)
+    assert losses.d_hinge_loss(zero, zero).item() == pytest.approx(2.0)
+    # Past the margins (reals >= 1, fakes <= -1) the D loss is 0 and gives no gradient.
+    real = torch.tensor([[1.5], [1.0]], requires_grad=True)
+    fake = torch.tensor([[-2.0], [0.5]], requires_grad=True)
+    loss = losses.d_hinge_loss(real, fake)
+    assert loss.item() == pytest.approx(0.0 + (0.0 + 1.5) / 2)
+    loss.backward()
+    assert real.grad.abs().sum().item() == 0
+    assert fake.grad.flatten().tolist() == [0.0, 0.5]
+    g_fake = torch.tensor([[0.5], [-1.5]], requires_grad=True)
+    g = losses.g_hinge_loss(g_fake)
+    assert g.item() == pytest.approx(0.5)
+    g.backward()
+    assert g_fake.grad.flatten().tolist() == [-0.5, -0.5]
+    assert losses.adversarial_losses("hinge") == (losses.d_hinge_loss, losses.g_hinge_loss)
+    assert losses.adversarial_losses("logistic") == (
+        losses.d_logistic_loss,
+        losses.g_nonsaturating_loss,
+    )
+    with pytest.raises(ValueError, match="use one of logistic, hinge"):
+        losses.adversarial_losses("wasserstein")
+
+
 def test_r1_penalty_of_linear_and_quadratic_critics():
     a = torch.randn(3, 5, 5, generator=torch.Generator().manual_seed(0))
     x = torch.randn(4, 3, 5, 5, requires_grad=True)

@@ -102,13 +102,28 @@ class CoordConfig:
         _positive(self, "horizontal_period", "vertical_positions")
 
 
+DISCRIMINATOR_KINDS: tuple[str, ...] = ("stylegan2", "projected")
+
+
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    """StyleGAN2 residual discriminator plus the coordinate-prediction head.
+    """The discriminator plus InfinityGAN's coordinate-prediction head.
 
-    Width at resolution r is ``min(channel_max, channel_base // r)`` (paper model: 32768, 512).
+    ``kind``: ``"stylegan2"``, the paper's StyleGAN2 residual discriminator
+    (:mod:`infinitygan.models.discriminator`), or ``"projected"``, a Projected-GAN discriminator
+    (Sauer et al. 2021) on the features of a frozen, ImageNet-trained EfficientNet-Lite0
+    (:mod:`infinitygan.models.projected`; needs the ``projected`` extra).
+
+    Width at resolution r is ``min(channel_max, channel_base // r)`` (paper model: 32768, 512),
+    for the residual blocks (stylegan2) or the per-scale discriminators (projected).
     ``coord_head=False`` builds no coordinate head (the official baselines' discriminators);
-    training then has no coordinate loss.
+    training then has no coordinate loss (stylegan2 only: the projected discriminator always has
+    one).
+    ``stddev_group`` is the minibatch-stddev group (stylegan2 only). ``projected_size`` is the side
+    patches are resized to before the feature network (projected only; a multiple of 32,
+    >= 64);
+    ``projected_channels`` the width ``c`` of the random channel mixing (``c, 2c, 4c, 8c`` per
+    scale, projected only).
     """
 
     channel_base: int = 32768
@@ -116,12 +131,38 @@ class DiscriminatorConfig:
     stddev_group: int = 4
     coord_dim: int = 3
     coord_head: bool = True
+    kind: str = "stylegan2"
+    projected_size: int = 128
+    projected_channels: int = 64
 
     def __post_init__(self) -> None:
-        _positive(self, "channel_base", "channel_max", "stddev_group", "coord_dim")
+        _positive(
+            self,
+            "channel_base",
+            "channel_max",
+            "stddev_group",
+            "coord_dim",
+            "projected_size",
+            "projected_channels",
+        )
         if not isinstance(self.coord_head, bool):
             raise ValueError(
                 f"DiscriminatorConfig.coord_head must be true or false, got {self.coord_head!r}"
+            )
+        if self.kind not in DISCRIMINATOR_KINDS:
+            raise ValueError(
+                f"DiscriminatorConfig.kind must be one of {', '.join(DISCRIMINATOR_KINDS)}, "
+                f"got {self.kind!r}"
+            )
+        if self.kind == "projected" and not self.coord_head:
+            raise ValueError(
+                "DiscriminatorConfig: the projected discriminator always has a coordinate head; "
+                "use kind=stylegan2 for a discriminator without one"
+            )
+        if self.projected_size < 64 or self.projected_size % 32:
+            raise ValueError(
+                "DiscriminatorConfig.projected_size must be a multiple of 32 and >= 64 (the "
+                f"feature network downsamples 32x), got {self.projected_size}"
             )
 
 

@@ -206,3 +206,9 @@ def parse_position(text: str) -> tuple[int, int]:
                 f"±{MAX_CANVAS_POSITION} px"
             )
     return y, x
+
+
+def same_padded_size(size: int, stride: int) -> int:
+    """Output side of a TensorFlow "SAME"-padded layer chain of total ``stride`` (a power of 2):
+    every stride-2 layer gives ``ceil(in / 2)``, so the chain gives ``ceil(size / stride)``."""
+    return -(-size // stride)

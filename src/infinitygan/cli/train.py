@@ -50,45 +50,56 @@ def user_message(text: str) -> str:
 _RESUME_FIXED = ("preset", "data", "batch", "batch_gpu", "seed", "set_items")
 
 
-def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
-    """Parse ``--set train.FIELD=VALUE`` overrides, typed after the TrainConfig field."""
+def parse_set(items: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parse ``--set train.FIELD=VALUE`` and ``--set discriminator.FIELD=VALUE`` overrides, each
+    typed after its TrainConfig / DiscriminatorConfig field. Returns (train, discriminator)."""
+    from infinitygan.config import DiscriminatorConfig
     from infinitygan.train.config import TrainConfig
 
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    defaults = TrainConfig()
-    out: dict[str, Any] = {}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    disc_fields = {f.name for f in dataclasses.fields(DiscriminatorConfig)}
+    train_defaults, disc_defaults = TrainConfig(), DiscriminatorConfig()
+    train: dict[str, Any] = {}
+    disc: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
-        if key.startswith("train."):
-            key = key[len("train.") :]
+        if key.startswith("discriminator."):
+            key = key[len("discriminator.") :]
+            fields, defaults, out = disc_fields, disc_defaults, disc
+        else:
+            if key.startswith("train."):
+                key = key[len("train.") :]
+            fields, defaults, out = train_fields, train_defaults, train
         if not sep or key not in fields:
             raise click.BadParameter(
-                f"{item!r}: write train.FIELD=VALUE with FIELD one of {', '.join(sorted(fields))}",
+                f"{item!r}: write train.FIELD=VALUE with FIELD one of "
+                f"{', '.join(sorted(train_fields))}, or discriminator.FIELD=VALUE with FIELD one "
+                f"of {', '.join(sorted(disc_fields))}",
                 param_hint="--set",
             )
-        default = getattr(defaults, key)
-        text = text.strip()
-        try:
-            if text.lower() == "none":
-                value: Any = None
-            elif isinstance(default, bool):
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(text)
-                value = text.lower() in ("true", "1")
-            elif isinstance(default, int) or key == "batch_gpu":
-                value = int(text)
-            elif isinstance(default, float) or key == "ema_rampup":
-                value = float(text)
-            else:
-                value = text
-        except ValueError:
-            raise click.BadParameter(
-                f"{item!r}: {text!r} is not a valid value for {key} (default {default!r})",
-                param_hint="--set",
-            ) from None
-        out[key] = value
-    return out
+        out[key] = _typed_value(item, key, text.strip(), getattr(defaults, key))
+    return train, disc
+
+
+def _typed_value(item: str, key: str, text: str, default: Any) -> Any:
+    try:
+        if text.lower() == "none":
+            return None
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+        if isinstance(default, int) or key == "batch_gpu":
+            return int(text)
+        if isinstance(default, float) or key == "ema_rampup":
+            return float(text)
+        return text
+    except ValueError:
+        raise click.BadParameter(
+            f"{item!r}: {text!r} is not a valid value for {key} (default {default!r})",
+            param_hint="--set",
+        ) from None
 
 
 def steps_for(kimg: float | None, steps: int | None, batch: int, default_kimg: float) -> int:
@@ -178,7 +189,8 @@ class _TqdmHandler(logging.Handler):
     "--set",
     "set_items",
     multiple=True,
-    help="Override a training setting, e.g. --set train.r1_gamma=5 --set train.pl_mode=official.",
+    help="Override a training or discriminator setting, e.g. --set train.r1_gamma=5 "
+    "--set discriminator.kind=projected.",
 )
 @click.option(
     "--sample-seeds",
@@ -250,12 +262,17 @@ def train_command(
             from infinitygan.presets import get_preset
 
             model = get_preset(preset or "paper-101")
-            overrides = parse_set(set_items)
+            overrides, disc_overrides = parse_set(set_items)
             flags = {"batch": batch, "batch_gpu": batch_gpu, "seed": seed}
             for key, value in flags.items():
                 if key in overrides and value is not None:
                     flag = "--" + key.replace("_", "-")
                     raise click.UsageError(f"give {flag} or --set train.{key}, not both")
+            if disc_overrides:
+                model = dataclasses.replace(
+                    model,
+                    discriminator=dataclasses.replace(model.discriminator, **disc_overrides),
+                )
             train_cfg = TrainConfig(
                 **{
                     "batch": batch if batch is not None else 16,
@@ -315,6 +332,14 @@ def train_command(
             raise click.ClickException(
                 "--tensorboard needs the tensorboard package: pip install 'infinitygan[tb]'"
             ) from None
+
+    if run.model.discriminator.kind == "projected":
+        from infinitygan.models.efficientnet_lite import MissingFeatureNetwork, weights_path
+
+        try:
+            weights_path()
+        except MissingFeatureNetwork as err:
+            raise click.ClickException(str(err)) from None
 
     import torch
 

@@ -44,6 +44,7 @@ class TrainConfig:
         augment: DiffAugment policy of every discriminator input, a comma list of ``color``,
             ``translation``, ``cutout`` (:mod:`infinitygan.train.augment`); "" = none (the
             paper's setting). Helps small datasets, where D otherwise memorises the reals.
+        loss: adversarial loss, ``"logistic"`` (non-saturating, the paper's) or ``"hinge"``.
     """
 
     batch: int = 16
@@ -65,6 +66,7 @@ class TrainConfig:
     ema_rampup: float | None = 0.05
     seed: int = 0
     augment: str = ""
+    loss: str = "logistic"
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch, int) or self.batch < 2 or self.batch % 2:
@@ -99,6 +101,13 @@ class TrainConfig:
         if not 0 <= self.seed <= 2**63 - 1:  # packed as a signed 64-bit integer
             raise ValueError(
                 f"TrainConfig.seed must be from 0 to {2**63 - 1} (64 bits), got {self.seed}"
+            )
+        from infinitygan.train.losses import ADVERSARIAL_LOSSES
+
+        if self.loss not in ADVERSARIAL_LOSSES:
+            raise ValueError(
+                f"TrainConfig.loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, "
+                f"got {self.loss!r}"
             )
 
 

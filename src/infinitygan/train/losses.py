@@ -3,7 +3,7 @@
 Every function takes tensors and returns a scalar (or per-sample) tensor; none of them touches a
 model, an optimiser or global state. The training loop composes them.
 
-* Adversarial: non-saturating logistic loss (StyleGAN2), ``softplus``.
+* Adversarial: non-saturating logistic loss (StyleGAN2), ``softplus``; or hinge (Projected GAN).
 * R1: ``mean_n sum_{c,h,w} (d sum D(x) / d x)^2`` on real patches (lazy, see :func:`r1_penalty`).
 * Path length: Jacobian norm of the image w.r.t. the per-layer styles, see :func:`path_lengths`.
 * Coordinate prediction: L1 on the vertical entry (the only trained entry).
@@ -13,6 +13,7 @@ model, an optimiser or global state. The training loop composes them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -39,6 +40,34 @@ def d_logistic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 def g_nonsaturating_loss(fake_logits: Tensor) -> Tensor:
     """Generator loss ``mean softplus(-D(G(z)))`` (non-saturating logistic)."""
     return F.softplus(-fake_logits.float()).mean()
+
+
+def d_hinge_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Hinge discriminator loss ``mean relu(1 - D(real)) + mean relu(1 + D(fake))`` (the
+    Projected-GAN objective); 2 when every logit is 0, 0 once reals score >= 1 and fakes <= -1."""
+    return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()
+
+
+def g_hinge_loss(fake_logits: Tensor) -> Tensor:
+    """Generator loss of the hinge objective: ``-mean D(G(z))``."""
+    return -fake_logits.float().mean()
+
+
+ADVERSARIAL_LOSSES: tuple[str, ...] = ("logistic", "hinge")
+
+
+def adversarial_losses(
+    name: str,
+) -> tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]:
+    """``(d_loss(real_logits, fake_logits), g_loss(fake_logits))`` of ``"logistic"`` (StyleGAN2's
+    non-saturating loss, the paper's) or ``"hinge"``."""
+    if name == "logistic":
+        return d_logistic_loss, g_nonsaturating_loss
+    if name == "hinge":
+        return d_hinge_loss, g_hinge_loss
+    raise ValueError(
+        f"unknown adversarial loss {name!r}; use one of {', '.join(ADVERSARIAL_LOSSES)}"
+    )
 
 
 # ----------------------------------------------------------------------------------- R1

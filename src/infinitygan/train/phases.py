@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from infinitygan.checkpoint import build_generator
 from infinitygan.coords import sample_training_coords
-from infinitygan.models import Discriminator, Generator
+from infinitygan.models import Generator, build_discriminator
 from infinitygan.runtime import FP32_MATH, PRECISIONS, math_mode
 from infinitygan.train import losses
 from infinitygan.train.augment import augment, parse_policy
@@ -231,7 +231,7 @@ class Trainer:
                 f"({self.batch_gpu}), and batch_gpu must be even (diversity pairs)"
             )
         group = min(self.batch_gpu, run.model.discriminator.stddev_group)
-        if self.batch_gpu % group:
+        if run.model.discriminator.kind == "stylegan2" and self.batch_gpu % group:
             raise ValueError(
                 f"batch_gpu {self.batch_gpu} must be divisible by the discriminator's "
                 f"minibatch-stddev group {group}"
@@ -259,7 +259,7 @@ class Trainer:
         self.fake_label_per_px = 2.0 / (positions * self.G.geometry.scale)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tc.seed + 1)
-            D = Discriminator(run.model.discriminator, run.model.patch_size)
+            D = build_discriminator(run.model.discriminator, run.model.patch_size)
         self.D = D.to(device)
         # The coordinate loss needs coordinates (a structure synthesizer) and D's coordinate head
         # (the official baselines' and maps model's discriminators have none).
@@ -275,6 +275,7 @@ class Trainer:
         lr_d, betas_d = losses.lazy_adam_hyperparams(tc.lr, tc.beta2, tc.r1_interval)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas_g, eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas_d, eps=1e-8)
+        self.d_loss, self.g_loss = losses.adversarial_losses(tc.loss)
         fp16 = run.precision == "fp16"
         self.scaler_G = torch.amp.GradScaler(device.type, enabled=fp16)
         self.scaler_D = torch.amp.GradScaler(device.type, enabled=fp16)
@@ -403,8 +404,9 @@ class Trainer:
     # ------------------------------------------------------------------ phases
     @_in_math_mode
     def d_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
-        """Logistic loss on reals and fakes plus the coordinate L1 on both (D updated; no
-        coordinate L1 for models without a structure synthesizer or D coordinate head)."""
+        """Adversarial loss (``train.loss``) on reals and fakes plus the coordinate L1 on both (D
+        updated; no coordinate L1 for models without a structure synthesizer or D coordinate
+        head)."""
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
@@ -422,7 +424,7 @@ class Trainer:
                     patches, labels = self._augment(patches, labels, self.real_label_per_px, gen)
                 fake_logits, fake_coord = self.D_fast(fakes.detach())
                 real_logits, real_coord = self.D_fast(patches)
-            terms = {"D/adv": losses.d_logistic_loss(real_logits, fake_logits)}
+            terms = {"D/adv": self.d_loss(real_logits, fake_logits)}
             if self.coord_loss:
                 assert real_coord is not None and fake_coord is not None
                 terms["D/coord_real"] = losses.coord_loss(real_coord, labels)
@@ -464,8 +466,8 @@ class Trainer:
 
     @_in_math_mode
     def g_step(self, step: int) -> dict[str, Tensor]:
-        """Non-saturating loss, coordinate L1 and the diversity loss (G updated; only the
-        non-saturating loss for models without a structure synthesizer, no coordinate L1 without
+        """Adversarial loss (``train.loss``), coordinate L1 and the diversity loss (G updated; only
+        the adversarial loss for models without a structure synthesizer, no coordinate L1 without
         D's coordinate head)."""
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
@@ -478,7 +480,7 @@ class Trainer:
                 images, structure, _ = render(self.fast, inputs, self.G.num_styles)
                 images, labels = self._augment(images, inputs.labels, self.fake_label_per_px, gen)
                 logits, coord = self.D_fast(images)
-            terms = {"G/adv": losses.g_nonsaturating_loss(logits)}
+            terms = {"G/adv": self.g_loss(logits)}
             if self.coord_loss:
                 assert coord is not None
                 terms["G/coord"] = losses.coord_loss(coord, labels)

@@ -33,7 +33,7 @@ from torch import nn
 from infinitygan import __version__
 from infinitygan.checkpoint import CheckpointError, check_finite, save_generator
 from infinitygan.config import DiscriminatorConfig
-from infinitygan.models import Discriminator, Generator
+from infinitygan.models import Generator, build_discriminator
 from infinitygan.train.runs import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Snapshot:
     step: int
 
 
-def save_discriminator(D: Discriminator, path: Path) -> Path:
+def save_discriminator(D: nn.Module, path: Path) -> Path:
     """Write D's weights with its config (``DiscriminatorConfig`` + patch size) in the header."""
     from safetensors.torch import save_file
 
@@ -80,7 +80,7 @@ def save_discriminator(D: Discriminator, path: Path) -> Path:
     return path
 
 
-def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a discriminator written by :func:`save_discriminator`."""
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -97,7 +97,9 @@ def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> 
     if meta.get("format") != D_FORMAT:
         raise CheckpointError(f"{path} is not an infinitygan discriminator file")
     config = json.loads(meta["config"])
-    D = Discriminator(DiscriminatorConfig(**config["discriminator"]), int(config["patch_size"]))
+    D = build_discriminator(
+        DiscriminatorConfig(**config["discriminator"]), int(config["patch_size"])
+    )
     D.load_state_dict(state)
     return D.to(device)
 
@@ -211,7 +213,7 @@ def write_snapshot(
     *,
     G: Generator,
     G_ema: Generator,
-    D: Discriminator,
+    D: nn.Module,
     state: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> Snapshot:
