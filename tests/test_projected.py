@@ -295,7 +295,7 @@ def test_train_cli_sets_the_discriminator(tmp_path):
         ("discriminator.kind=vgg", "kind must be one of"),
         ("discriminator.projected_size=100", "multiple of 32"),
         ("discriminator.nope=1", "discriminator.FIELD=VALUE with FIELD one of"),
-        ("train.loss=wasserstein", "TrainConfig.loss must be one of"),
+        ("train.loss=wasserstein", "--set train.loss must be one of"),
     ]:
         result = CliRunner().invoke(main, [*args, "--set", bad, "--outdir", str(tmp_path)])
         assert result.exit_code != 0 and message in result.output, (bad, result.output)
