@@ -292,7 +292,7 @@ def test_train_cli_sets_the_discriminator(tmp_path):
     assert cfg.model.discriminator.projected_size == 224 and cfg.train.loss == "hinge"
     assert cfg.model.discriminator.channel_max == 96  # the rest of the preset is kept
     for bad, message in [
-        ("discriminator.kind=vgg", "kind must be one of"),
+        ("discriminator.kind=vgg", "--set discriminator.kind must be one of"),
         ("discriminator.projected_size=100", "multiple of 32"),
         ("discriminator.nope=1", "discriminator.FIELD=VALUE with FIELD one of"),
         ("train.loss=wasserstein", "--set train.loss must be one of"),
@@ -300,4 +300,5 @@ def test_train_cli_sets_the_discriminator(tmp_path):
         result = CliRunner().invoke(main, [*args, "--set", bad, "--outdir", str(tmp_path)])
         assert result.exit_code != 0 and message in result.output, (bad, result.output)
         assert "Traceback" not in result.output
+        assert "DiscriminatorConfig" not in result.output and "TrainConfig" not in result.output
     assert not any(tmp_path.iterdir())

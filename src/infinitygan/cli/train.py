@@ -41,9 +41,12 @@ _FLAGS = {
 
 def user_message(text: str) -> str:
     """A config error in command-line terms: ``TrainConfig.batch`` -> ``--batch``, other
-    ``TrainConfig.FIELD`` -> ``--set train.FIELD``."""
+    ``TrainConfig.FIELD`` -> ``--set train.FIELD``, ``DiscriminatorConfig.FIELD`` -> ``--set
+    discriminator.FIELD``."""
     for name, flag in _FLAGS.items():
         text = text.replace(name, flag)
+    text = re.sub(r"\bDiscriminatorConfig\.(\w+)", r"--set discriminator.\1", text)
+    text = re.sub(r"\bDiscriminatorConfig: ", "--set discriminator.kind: ", text)
     return re.sub(r"\bTrainConfig\.(\w+)", r"--set train.\1", text)
 
 
