@@ -126,6 +126,11 @@ def _check_state(official: object, what: str) -> None:
             )
 
 
+# Our buffers without an official counterpart (the official code has no truncation, so no mean
+# latent): kept at their initial value ("unknown", see Generator.average_w).
+_OURS_ONLY = ("w_avg",)
+
+
 def _convert_state(
     official: Mapping[str, Tensor],
     module: torch.nn.Module,
@@ -155,6 +160,9 @@ def _convert_state(
                 "trained with"
             )
         converted[new] = value
+    for key in _OURS_ONLY:  # official models carry no average style: estimated when used
+        if key in ours and key not in converted:
+            converted[key] = ours[key]
     missing = sorted(set(ours) - set(converted))
     if unknown or missing:
         raise ConversionError(
