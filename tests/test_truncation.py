@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from infinitygan import build_generator, generate_region, load_generator, save_generator
+from infinitygan import generate_region, load_generator, save_generator
 from infinitygan.canvas import one_shot_region
 from infinitygan.checkpoint import FORMAT_NAME, FORMAT_VERSION
 from infinitygan.cli import main
@@ -109,7 +109,8 @@ def test_w_avg_is_estimated_deterministically_for_old_files(G, tmp_path):
 def test_bundled_model_gets_an_estimated_average():
     G = load_generator("landscapes")
     w = G.average_w()
-    assert bool(torch.isfinite(w).all()) and torch.equal(w, load_generator("landscapes").average_w())
+    assert bool(torch.isfinite(w).all())
+    assert torch.equal(w, load_generator("landscapes").average_w())
 
 
 @pytest.mark.parametrize("psi", [-0.1, 2.5, math.nan, math.inf])
@@ -121,9 +122,8 @@ def test_bad_psi_is_refused(G, psi):
 
 
 def test_training_tracks_w_avg_and_the_ema_takes_it():
-    from infinitygan.train import RunConfig, TrainConfig, Trainer
-
     from infinitygan.presets import get_preset
+    from infinitygan.train import RunConfig, TrainConfig, Trainer
 
     run = RunConfig(
         model=get_preset("tiny"),
@@ -199,7 +199,6 @@ def test_serve_identity_depends_on_truncation():
     assert len(ids) == 3 and all(len(i) == 16 for i in ids)
     with pytest.raises(ValueError, match="truncation psi"):
         ServerOptions(truncation=-1.0)
-
 
 
 def test_described_canvases_truncate_every_seed(G):

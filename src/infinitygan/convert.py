@@ -327,7 +327,7 @@ def _preset_shapes(name: str) -> tuple[dict[str, tuple[int, ...]], dict[str, tup
         generator = Generator(config)
         discriminator = Discriminator(config.discriminator, config.patch_size)
     return (
-        {k: tuple(v.shape) for k, v in generator.state_dict().items()},
+        {k: tuple(v.shape) for k, v in generator.state_dict().items() if k not in _OURS_ONLY},
         {k: tuple(v.shape) for k, v in discriminator.state_dict().items()},
     )
 
