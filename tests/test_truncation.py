@@ -229,3 +229,29 @@ def test_described_canvases_truncate_every_seed(G):
     big = render_region(G, mixed, -40, 40, 64, 96, tile=64, truncation=0.7)
     small = render_region(G, mixed, -27, 77, 31, 45, tile=32, truncation=0.7)
     torch.testing.assert_close(small, big[:, 13:44, 37:82], rtol=0, atol=1e-4)
+
+
+def test_served_tiles_are_truncated_and_keyed_by_psi(G, tmp_path):
+    pytest.importorskip("fastapi")
+    import io
+    import urllib.error
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+
+    from infinitygan.imageio import to_uint8
+    from infinitygan.web.app import BackgroundServer, ServerOptions, create_app, truncated_identity
+
+    options = ServerOptions(truncation=0.7, cache_dir=tmp_path, measure_speed=False)
+    app = create_app(G, model_name="tiny", model_id="abc1", options=options)
+    psi_id = truncated_identity("abc1", 0.7)
+    with BackgroundServer(app) as server:
+        with urllib.request.urlopen(f"{server.url}tiles/3/0/-1/2.png?m={psi_id}") as reply:
+            body = reply.read()
+        with pytest.raises(urllib.error.HTTPError) as err:  # the untruncated model's id
+            urllib.request.urlopen(f"{server.url}tiles/3/0/-1/2.png?m=abc1")
+        assert err.value.code == 409
+    want = to_uint8(generate_region(G, 3, -256, 512, 256, 256, truncation=0.7))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(body)).convert("RGB")), want)
+    assert (tmp_path / psi_id).is_dir() and not (tmp_path / "abc1").exists()
