@@ -85,7 +85,8 @@ class Generator(nn.Module):
         z_dim = self.config.mapping.z_dim
         total = torch.zeros(self.config.mapping.w_dim, dtype=torch.float64, device=device)
         chunk = 1000
-        with strict_fp32(device):
+        # Strict float32 whatever the caller's precision (autocast off): one value per device.
+        with strict_fp32(device), torch.autocast(device.type, enabled=False):
             for start in range(0, W_AVG_SAMPLES, chunk):
                 n = min(chunk, W_AVG_SAMPLES - start)
                 z = global_latents(W_AVG_SEED, z_dim, start, n, device=device)
