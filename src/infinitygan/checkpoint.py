@@ -45,6 +45,9 @@ def save_generator(
     Args:
         half: store weights as float16 (loading casts back to float32).
         extra: more JSON-serialisable metadata (e.g. training step).
+
+    The file always carries the average style ``w_avg``: an unknown one is estimated first
+    (:meth:`Generator.average_w`, deterministic), which also fills ``generator``'s buffer.
     """
     from safetensors.torch import save_file
 
