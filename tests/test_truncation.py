@@ -255,3 +255,22 @@ def test_served_tiles_are_truncated_and_keyed_by_psi(G, tmp_path):
     want = to_uint8(generate_region(G, 3, -256, 512, 256, 256, truncation=0.7))
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(body)).convert("RGB")), want)
     assert (tmp_path / psi_id).is_dir() and not (tmp_path / "abc1").exists()
+
+
+def test_fuse_records_trunc_and_refuses_resume_with_another(tmp_path):
+    from infinitygan.writers import sidecar_path
+
+    runner = CliRunner()
+    out = tmp_path / "fused.png"
+
+    def fuse(*extra):
+        args = ["fuse", "random:tiny", "--seeds", "1,2", "--size", "64x48", "--out", str(out)]
+        return runner.invoke(main, [*args, *extra])
+
+    result = fuse("--trunc", "0.6")
+    assert result.exit_code == 0, result.output
+    meta = json.loads(sidecar_path(out).read_text())
+    assert meta.get("metadata", meta)["truncation"] == 0.6
+    assert fuse("--trunc", "0.6", "--resume").exit_code == 0
+    other = fuse("--resume")
+    assert other.exit_code != 0 and "truncation" in other.output

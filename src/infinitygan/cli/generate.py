@@ -294,6 +294,7 @@ def generate_command(
         plan = {
             "canvas": {"height": height, "width": width, "top": top, "left": left, "wrap": wrap},
             "seeds": seeds,
+            "truncation": truncation,
             "outputs": [str(p) for p in paths],
             "chunks": len(chunks),
             "chunk": chunk,
