@@ -103,6 +103,10 @@ def test_resume_continues_exactly(tmp_path, dataset, device):
     resumed = training_loop(tiny_run_on(4), tmp_path / "b", dataset, resume=True)
     assert resumed.start_step == 2 and resumed.step == 4
     a, b = weights(straight.snapshot), weights(resumed.snapshot)
+    # The tracked average style (truncation centre) is part of the snapshot and resumes exactly.
+    for name in WEIGHT_FILES[:2]:
+        assert torch.isfinite(a[name]["w_avg"]).all()
+        assert torch.equal(a[name]["w_avg"], b[name]["w_avg"]), name
     for name in WEIGHT_FILES:
         for key, value in a[name].items():
             torch.testing.assert_close(b[name][key], value, rtol=0, atol=1e-6, msg=name + key)

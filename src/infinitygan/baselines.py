@@ -13,10 +13,13 @@ from torch import Tensor
 from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
+from infinitygan.models.generator import check_truncation
 
 
 @torch.no_grad()
-def generate_enlarged(G: Generator, seed: int, cells_h: int, cells_w: int) -> Tensor:
+def generate_enlarged(
+    G: Generator, seed: int, cells_h: int, cells_w: int, *, truncation: float = 1.0
+) -> Tensor:
     """One forward pass on a ``cells_h x cells_w`` structure-sized input (4x4 -> 128 px for NCI).
 
     Works for every model (InfinityGAN models get their margin and centred coordinates); for the
@@ -25,6 +28,7 @@ def generate_enlarged(G: Generator, seed: int, cells_h: int, cells_w: int) -> Te
     Returns:
         Tensor [3, H, W] float32 on CPU.
     """
+    truncation = check_truncation(truncation)
     if cells_h <= 0 or cells_w <= 0:
         raise ValueError(f"latent size must be positive, got {cells_h}x{cells_w}")
     geo = G.geometry
@@ -42,7 +46,7 @@ def generate_enlarged(G: Generator, seed: int, cells_h: int, cells_w: int) -> Te
         noise_map(seed, i, 0, sizes_h[i], 0, sizes_w[i], device=device)[None]
         for i in range(G.num_convs)
     ]
-    image = G(zg, zl[None], coords[None].to(device), noise)
+    image = G(zg, zl[None], coords[None].to(device), noise, truncation=truncation)
     return image[0].float().cpu()
 
 
@@ -60,7 +64,9 @@ def whole_image_bytes(G: Generator, height: int, width: int, bytes_per_value: in
     return (largest + 3 * sizes_h[-1] * sizes_w[-1]) * bytes_per_value
 
 
-def generate_whole_image(G: Generator, seed: int, height: int, width: int) -> Tensor:
+def generate_whole_image(
+    G: Generator, seed: int, height: int, width: int, *, truncation: float = 1.0
+) -> Tensor:
     """A ``height x width`` image of the zero-padded baseline in one pass: the smallest enlarged
     input latent whose output covers the size (``ceil(size / 32)`` cells for NCI), centre-cropped.
 
@@ -74,7 +80,9 @@ def generate_whole_image(G: Generator, seed: int, height: int, width: int) -> Te
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     geo = G.geometry
-    image = generate_enlarged(G, seed, geo.texture_in(height), geo.texture_in(width))
+    image = generate_enlarged(
+        G, seed, geo.texture_in(height), geo.texture_in(width), truncation=truncation
+    )
     top = (image.shape[1] - height) // 2
     left = (image.shape[2] - width) // 2
     return image[:, top : top + height, left : left + width].contiguous()

@@ -21,6 +21,7 @@ from torch import Tensor
 from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
+from infinitygan.models.generator import check_truncation
 from infinitygan.runtime import (
     activation_bytes,
     check_precision,
@@ -204,6 +205,7 @@ def generate_region(
     channels_last: bool = True,
     tile_batch: int = 1,
     compile: bool = False,
+    truncation: float = 1.0,
 ) -> Tensor:
     """Render canvas pixels ``[top, top+height) x [left, left+width)`` of ``seed``'s canvas.
 
@@ -230,6 +232,9 @@ def generate_region(
             batch is cut to what fits.
         compile: run the texture synthesizer through ``torch.compile`` (compiled once per model
             and reused; the first call pays the compilation).
+        truncation: psi in [0, 2]: the style moves to ``w_avg + psi (w - w_avg)`` and the
+            structure synthesizer's global latent to ``psi * z_global`` (1: none, bit-identical
+            to no truncation; 0: the average style). See docs/generation.md.
 
     Returns:
         Tensor [3, height, width], float32, about [-1, 1], on CPU.
@@ -240,6 +245,7 @@ def generate_region(
     if height <= 0 or width <= 0:
         raise ValueError(f"region size must be positive, got {height}x{width} (HxW)")
     check_precision(precision)
+    psi = check_truncation(truncation)
     device = resolve_device(device, module_device(G))
     G = model_on(G, device)
     geo: Geometry = G.geometry
@@ -257,8 +263,11 @@ def generate_region(
     z_global = global_latent(seed, G.config.mapping.z_dim, device=device)[None]
     out = torch.empty(3, height, width, device=device)  # stays on the device until done
     with precision_context(device, precision, benchmark=True):
-        w = G.mapping(z_global)
-        structure = structure_region(G, seed, z_global, cy0, cy1 - cy0, cx0, cx1 - cx0, wrap=wrap)
+        w = G.truncate_w(G.mapping(z_global), psi)
+        z_structure = G.truncate_global(z_global, psi)
+        structure = structure_region(
+            G, seed, z_structure, cy0, cy1 - cy0, cx0, cx1 - cx0, wrap=wrap
+        )
         for group in _batches(tiles, wins, tile_batch):
             crops, noises = [], []
             for _, (wy, wx) in group:
@@ -325,7 +334,15 @@ def generate_image(G: Generator, seed: int, height: int, width: int, **kwargs) -
 
 
 def one_shot_region(
-    G: Generator, seed: int, top: int, left: int, height: int, width: int, *, wrap: bool = False
+    G: Generator,
+    seed: int,
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+    *,
+    wrap: bool = False,
+    truncation: float = 1.0,
 ) -> Tensor:
     """The same region as :func:`generate_region` in one forward pass of ``G`` (no tiling).
 
@@ -346,7 +363,13 @@ def one_shot_region(
     coords = coord_grid(range(r0, r0 + ry), range(c0, c0 + rx), cfg.coords)
     noise = _noise_for(G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device)
     with torch.no_grad(), strict_fp32(device):
-        image = G(z_global, z_local[None].to(device), coords[None].to(device), noise)
+        image = G(
+            z_global,
+            z_local[None].to(device),
+            coords[None].to(device),
+            noise,
+            truncation=check_truncation(truncation),
+        )
     return image[0, :, wy.crop : wy.crop + height, wx.crop : wx.crop + width].float().cpu()
 
 

@@ -45,10 +45,14 @@ def save_generator(
     Args:
         half: store weights as float16 (loading casts back to float32).
         extra: more JSON-serialisable metadata (e.g. training step).
+
+    The file always carries the average style ``w_avg``: an unknown one is estimated first
+    (:meth:`Generator.average_w`, deterministic), which also fills ``generator``'s buffer.
     """
     from safetensors.torch import save_file
 
     path = Path(path)
+    generator.average_w()  # files always carry the average style (estimated if unknown)
     state = {
         k: (v.detach().to("cpu", torch.float16 if half else torch.float32)).contiguous()
         for k, v in generator.state_dict().items()
@@ -176,6 +180,15 @@ def check_finite(state: dict[str, torch.Tensor], where: str | Path) -> None:
             )
 
 
+def with_w_avg(state: dict[str, torch.Tensor], module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` of a generator file written before ``w_avg`` existed, completed with the
+    module's "unknown" value, so that the average style is estimated when first needed
+    (:meth:`Generator.average_w`). Other states are returned unchanged."""
+    if isinstance(module, Generator) and "w_avg" not in state:
+        state = {**state, "w_avg": module.w_avg.detach().cpu().clone()}
+    return state
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
     """Rebuild a generator from a file written by :func:`save_generator`, a bundled model name,
     or ``random:PRESET[:SEED]`` (an untrained model of that preset)."""
@@ -201,6 +214,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
         ) from None
     check_finite(state, path)
     generator = Generator(config)
+    state = with_w_avg(state, generator)
     try:
         generator.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
     except RuntimeError as err:

@@ -126,6 +126,11 @@ def _check_state(official: object, what: str) -> None:
             )
 
 
+# Our buffers without an official counterpart (the official code has no truncation, so no mean
+# latent): kept at their initial value ("unknown", see Generator.average_w).
+_OURS_ONLY = ("w_avg",)
+
+
 def _convert_state(
     official: Mapping[str, Tensor],
     module: torch.nn.Module,
@@ -155,6 +160,9 @@ def _convert_state(
                 "trained with"
             )
         converted[new] = value
+    for key in _OURS_ONLY:  # official models carry no average style: estimated when used
+        if key in ours and key not in converted:
+            converted[key] = ours[key]
     missing = sorted(set(ours) - set(converted))
     if unknown or missing:
         raise ConversionError(
@@ -319,7 +327,7 @@ def _preset_shapes(name: str) -> tuple[dict[str, tuple[int, ...]], dict[str, tup
         generator = Generator(config)
         discriminator = Discriminator(config.discriminator, config.patch_size)
     return (
-        {k: tuple(v.shape) for k, v in generator.state_dict().items()},
+        {k: tuple(v.shape) for k, v in generator.state_dict().items() if k not in _OURS_ONLY},
         {k: tuple(v.shape) for k, v in discriminator.state_dict().items()},
     )
 

@@ -432,6 +432,8 @@ def _generate_enlarged(G: Generator, seed: int, cells_h: int, cells_w: int) -> T
 def _state_hash(G: Generator) -> str:
     digest = hashlib.sha256()
     for key, value in sorted(G.state_dict().items()):
+        if key == "w_avg":  # the truncation centre: evaluation renders untruncated (psi = 1)
+            continue
         digest.update(key.encode())
         digest.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()

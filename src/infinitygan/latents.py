@@ -251,6 +251,14 @@ def global_latent(
     return normal_field(seed, STREAM_GLOBAL, 1, index, 1, 0, dim, device=device)[0, 0]
 
 
+def global_latents(
+    seed: int, dim: int, start: int, count: int, *, device: str | torch.device | None = None
+) -> Tensor:
+    """``global_latent(seed, dim, index)`` for ``index`` in ``[start, start + count)``, stacked
+    [count, dim] (one batched draw)."""
+    return normal_field(seed, STREAM_GLOBAL, 1, start, count, 0, dim, device=device)[0]
+
+
 def local_latent(
     seed: int,
     channels: int,

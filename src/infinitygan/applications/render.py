@@ -52,6 +52,7 @@ from infinitygan.canvas import (
 from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
+from infinitygan.models.generator import check_truncation
 from infinitygan.runtime import (
     check_precision,
     model_on,
@@ -183,9 +184,12 @@ class Scene:
     items that reach the positions asked for.
     """
 
-    def __init__(self, G: Generator, description: CanvasDescription) -> None:
+    def __init__(
+        self, G: Generator, description: CanvasDescription, truncation: float = 1.0
+    ) -> None:
         self.G = G
         self.description = description
+        self.truncation = check_truncation(truncation)
         cfg = G.config
         geo = G.geometry
         self.geo = geo
@@ -267,16 +271,20 @@ class Scene:
         return self._add_source(key, global_latent(seed, self.G.config.mapping.z_dim), None)
 
     def z(self, source: int, device: torch.device) -> Tensor:
-        """Raw global latent [z_dim] of a source (structure synthesizer style)."""
-        return self.sources[source].z.to(device)
+        """Raw global latent [z_dim] of a source (structure synthesizer style); a seed's is
+        truncated (:meth:`Generator.truncate_global`), an inverted image's is kept as fitted."""
+        src = self.sources[source]
+        z = src.z.to(device)
+        return self.G.truncate_global(z, self.truncation) if src.key[0] == "seed" else z
 
     def wplus(self, source: int, device: torch.device) -> Tensor:
-        """Texture styles [num_styles, w_dim] of a source (mapped global latent for seeds)."""
+        """Texture styles [num_styles, w_dim] of a source (mapped global latent for seeds,
+        truncated toward ``w_avg``; an inverted image's W+ is kept as fitted)."""
         src = self.sources[source]
         if src.styles is not None:
             return src.styles.to(device)
         if source not in self._mapped:
-            w = self.G.mapping(src.z[None].to(device))[0]
+            w = self.G.truncate_w(self.G.mapping(src.z[None].to(device)), self.truncation)[0]
             self._mapped[source] = w.unsqueeze(0).expand(self.G.num_styles, -1)
         return self._mapped[source]
 
@@ -586,6 +594,7 @@ def render_region(
     tile: int | None = None,
     channels_last: bool = True,
     tile_batch: int = 1,
+    truncation: float = 1.0,
 ) -> Tensor:
     """Render canvas pixels ``[top, top+height) x [left, left+width)`` of a described canvas.
 
@@ -603,6 +612,9 @@ def render_region(
             :func:`infinitygan.canvas.generate_region`.
         tile_batch: passed to ``generate_region`` for plain descriptions; fused tiles are
             rendered one at a time.
+        truncation: psi of :func:`infinitygan.canvas.generate_region`, applied to every seed's
+            style (base seed, anchors, style edits); inverted placements keep their fitted
+            latents, so they still reproduce their images.
 
     Returns:
         Tensor [3, height, width], float32, about [-1, 1], on CPU.
@@ -633,12 +645,13 @@ def render_region(
             tile=tile,
             channels_last=channels_last,
             tile_batch=tile_batch,
+            truncation=truncation,
         )
     check_precision(precision)
     device = resolve_device(device, module_device(G))
     G = model_on(G, device)  # the caller's model stays where it is
     geo = G.geometry
-    scene = Scene(G, description)
+    scene = Scene(G, description, truncation)
     budget = max_memory if max_memory is not None else default_max_memory(device)
     tile, _ = plan_tiling(G, budget, precision, tile, 1)
     tiles = plan_tiles(height, width, tile)

@@ -205,6 +205,27 @@ precision_option = click.option(
     default="fp32",
     help="fp32 (strict, exact tiling on every device), tf32 (CUDA tensor cores), bf16, fp16.",
 )
+
+
+def _truncation(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    from infinitygan.models.generator import check_truncation
+
+    try:
+        return check_truncation(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+trunc_option = click.option(
+    "--trunc",
+    "truncation",
+    type=float,
+    default=1.0,
+    show_default=True,
+    callback=_truncation,
+    help="Truncation psi in [0, 2]: styles move toward the model's average style (1: none, the "
+    "paper's behaviour; 0.7: more typical, less varied images).",
+)
 max_memory_option = click.option(
     "--max-memory",
     "max_memory_text",
@@ -229,8 +250,9 @@ resume_option = click.option(
 def description_output_options(command):
     """The options shared by the commands that render a canvas description to a file.
 
-    ``--save-description``, ``--precision``, ``--max-memory`` (passed as ``max_memory_text``),
-    ``--chunk``, ``--resume``, ``--device`` and ``--force``, in that order in ``--help``.
+    ``--save-description``, ``--precision``, ``--trunc`` (passed as ``truncation``),
+    ``--max-memory`` (passed as ``max_memory_text``), ``--chunk``, ``--resume``, ``--device`` and
+    ``--force``, in that order in ``--help``.
     """
     decorators = (
         click.option(
@@ -240,6 +262,7 @@ def description_output_options(command):
             help="Also write the canvas description (JSON) here.",
         ),
         precision_option,
+        trunc_option,
         max_memory_option,
         chunk_option,
         resume_option,

@@ -28,6 +28,7 @@ from infinitygan.cli._common import (
     resolve_device,
     resume_option,
     seed_options,
+    trunc_option,
     warn_slow_precision,
 )
 from infinitygan.cli._group import main
@@ -107,6 +108,7 @@ def distributed_context(device_name: str) -> tuple[int, int]:
     help="360-degree panorama: width = the model's period, left and right edges join seamlessly.",
 )
 @precision_option
+@trunc_option
 @device_option
 @max_memory_option
 @chunk_option
@@ -149,6 +151,7 @@ def generate_command(
     offset_text: str,
     wrap: bool,
     precision: str,
+    truncation: float,
     device: str,
     max_memory_text: str,
     chunk: int,
@@ -268,6 +271,7 @@ def generate_command(
         max_memory=max_memory,
         tile_batch=tile_batch,
         compile=use_compile,
+        truncation=truncation,
     )
 
     if dry_run:
@@ -278,7 +282,9 @@ def generate_command(
         if padded:  # one pass over the whole image; time it at a small size
             tile = max(height, width)
             seconds = estimate_seconds(
-                lambda t, l, h, w: generate_whole_image(G, seeds[0], h, w), 128, height * width
+                lambda t, l, h, w: generate_whole_image(G, seeds[0], h, w, truncation=truncation),
+                128,
+                height * width,
             )
         else:
             tile, _ = plan_tiling(G, max_memory, precision, None, tile_batch)
@@ -288,6 +294,7 @@ def generate_command(
         plan = {
             "canvas": {"height": height, "width": width, "top": top, "left": left, "wrap": wrap},
             "seeds": seeds,
+            "truncation": truncation,
             "outputs": [str(p) for p in paths],
             "chunks": len(chunks),
             "chunk": chunk,
@@ -305,6 +312,7 @@ def generate_command(
     from infinitygan.latents import RANDOM_VERSION
 
     digest = model_hash(model_path)
+    trunc_flag = f"--trunc {truncation} " if truncation != 1.0 else ""
     for s, path in zip(seeds, paths):
         metadata = {
             "software": f"infinitygan {__version__}",
@@ -316,9 +324,10 @@ def generate_command(
             "region": {"top": top, "left": left, "height": height, "width": width},
             "wrap": wrap,
             "precision": precision,
+            "truncation": truncation,
             "regenerate": f"infinitygan generate {model} --size {width}x{height} --seed {s} "
             f"--offset x={dx},y={dy}{' --wrap' if wrap else ''} --precision {precision} "
-            f"--out {path.name}",
+            f"{trunc_flag}--out {path.name}",
         }
         # Everything that determines the pixels: a resume with other values is refused.
         settings = {
@@ -329,6 +338,8 @@ def generate_command(
             "wrap": wrap,
             "precision": precision,
         }
+        if truncation != 1.0:  # absent at psi = 1, so partial files of earlier versions resume
+            settings["truncation"] = truncation
         if resume and world == 1 and finished_before(path, settings, options, force=force):
             continue
         # Under torchrun every rank opens the one zarr store with resume=True: creation is
@@ -345,7 +356,7 @@ def generate_command(
                 bar.update(1)
 
             if padded:
-                render = whole_image_renderer(G, s, top, left, height, width)
+                render = whole_image_renderer(G, s, top, left, height, width, truncation)
             else:
                 render = plain_renderer(G, s, **gen_kwargs)
             try:
@@ -408,7 +419,9 @@ def _check_whole_image_options(G, model, height, width, wrap, offset, precision,
         )
 
 
-def whole_image_renderer(G, seed: int, top: int, left: int, height: int, width: int):
+def whole_image_renderer(
+    G, seed: int, top: int, left: int, height: int, width: int, truncation: float = 1.0
+):
     """A region renderer over one whole-image pass of the zero-padded baseline: the image framed
     at ``(top, left)`` is computed on the first call (never, if a resumed file is complete)."""
     from infinitygan.baselines import generate_whole_image
@@ -417,7 +430,7 @@ def whole_image_renderer(G, seed: int, top: int, left: int, height: int, width: 
 
     def render(y: int, x: int, h: int, w: int):
         if "image" not in cache:
-            cache["image"] = generate_whole_image(G, seed, height, width)
+            cache["image"] = generate_whole_image(G, seed, height, width, truncation=truncation)
         return cache["image"][:, y - top : y - top + h, x - left : x - left + w]
 
     return render

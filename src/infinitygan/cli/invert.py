@@ -280,8 +280,10 @@ def write_outputs(
     command: str,
     save_description: Path | None = None,
     force: bool = False,
+    truncation: float = 1.0,
 ) -> None:
     """Render each description's region to its path with a progress bar (sidecar included).
+    ``truncation`` is psi of :func:`~infinitygan.applications.render.render_region`.
 
     The caller holds the lock of ``--out`` (see :func:`output_locks`); with several paths each
     is locked while it is written.
@@ -303,6 +305,8 @@ def write_outputs(
             "region": {"top": top, "left": left, "height": height, "width": width},
             "precision": precision,
         }
+        if truncation != 1.0:  # absent at psi = 1, so partial files of earlier versions resume
+            settings["truncation"] = truncation
         # The caller holds the lock of --out; several seeds' files are locked one by one.
         with output_locks([path] if len(paths) > 1 else []):
             if not (resume and finished_before(path, settings, force=force)):
@@ -312,6 +316,7 @@ def write_outputs(
                     "description": stored.to_dict(),
                     "region": settings["region"],
                     "precision": precision,
+                    "truncation": truncation,
                 }
                 _write_one(
                     G,
@@ -324,6 +329,7 @@ def write_outputs(
                     settings=settings,
                     precision=precision,
                     max_memory=max_memory,
+                    truncation=truncation,
                 )
         if targets:
             target = targets[i]

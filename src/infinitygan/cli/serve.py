@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import device_option, resolve_device
+from infinitygan.cli._common import device_option, resolve_device, trunc_option
 from infinitygan.cli._group import main
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def server_url(host: str, port: int) -> str:
 )
 @click.option("--port", default=8000, type=click.IntRange(0, 65535), help="TCP port (0: any free).")
 @click.option("--seed", default=0, type=int, help="Seed shown when the page URL names none.")
+@trunc_option
 @device_option
 @click.option(
     "--cache-dir",
@@ -113,6 +114,7 @@ def serve(
     host: str,
     port: int,
     seed: int,
+    truncation: float,
     device: str,
     cache_dir: Path | None,
     cache_mb: int,
@@ -172,6 +174,7 @@ def serve(
         cache_dir=cache_dir,
         max_image_pixels=max_download,
         allowed_hosts=LOOPBACK_HOSTS if is_loopback(host) else None,
+        truncation=truncation,
     )
     name = path.name if Path(model).exists() else model
     app = create_app(G, model_name=name, model_id=model_id, device=device, options=options)

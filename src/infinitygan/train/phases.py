@@ -473,13 +473,17 @@ class Trainer:
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         stats: dict[str, Tensor] = {}
+        w_sum: Tensor | float = 0.0
+        w_count = 0
         for chunk in self._chunk_ids():
             inputs = self._sample(step, PHASE_G, chunk, self.batch_gpu, self.has_structure)
             gen = self._augment_generator(step, PHASE_G, chunk)
             with self._autocast():
-                images, structure, _ = render(self.fast, inputs, self.G.num_styles)
+                images, structure, styles = render(self.fast, inputs, self.G.num_styles)
                 images, labels = self._augment(images, inputs.labels, self.fake_label_per_px, gen)
                 logits, coord = self.D_fast(images)
+            w_sum = w_sum + styles[:, 0].detach().float().sum(0)  # slot 0: w of z_global[:, 0]
+            w_count += styles.shape[0]
             terms = {"G/adv": self.g_loss(logits)}
             if self.coord_loss:
                 assert coord is not None
@@ -497,7 +501,16 @@ class Trainer:
             self.scaler_G.scale(total * self.share).backward()
             _accumulate(stats, terms, self.rounds)
         self._optimiser_step(self.G, self.opt_G, self.scaler_G)
+        self._track_w_avg(w_sum, w_count)
         return stats
+
+    @torch.no_grad()
+    def _track_w_avg(self, w_sum: Tensor, count: int) -> None:
+        """StyleGAN2's average-style tracking: ``w_avg`` moves toward the batch mean of w (all
+        ranks' batches, so ranks stay equal); G_ema takes it with the other buffers."""
+        total = torch.cat([w_sum, w_sum.new_tensor([float(count)])])
+        total = all_reduce_sum(total, self.dist)
+        self.G.track_w_avg(total[:-1] / total[-1])
 
     @_in_math_mode
     def pl_step(self, step: int) -> dict[str, Tensor]:

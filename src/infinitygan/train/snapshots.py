@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from infinitygan import __version__
-from infinitygan.checkpoint import CheckpointError, check_finite, save_generator
+from infinitygan.checkpoint import CheckpointError, check_finite, save_generator, with_w_avg
 from infinitygan.config import DiscriminatorConfig
 from infinitygan.models import Generator, build_discriminator
 from infinitygan.train.runs import write_text_atomic
@@ -113,6 +113,7 @@ def load_module_weights(module: nn.Module, path: Path) -> None:
     except Exception as err:
         raise CheckpointError(f"{path}: cannot read the weights ({err})") from None
     check_finite(state, path)
+    state = with_w_avg(state, module)  # snapshots written before w_avg existed
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:

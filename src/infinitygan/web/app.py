@@ -46,6 +46,7 @@ from infinitygan import __version__
 from infinitygan.canvas import DEFAULT_MAX_MEMORY, period_pixels
 from infinitygan.latents import RANDOM_VERSION
 from infinitygan.models import Generator
+from infinitygan.models.generator import check_truncation
 from infinitygan.web.description import (
     COORD_LIMIT,
     DEFAULT_BLEND,
@@ -115,6 +116,8 @@ class ServerOptions:
             page knows the render speed before the first tile.
         block_render: render a level 1 tile from nothing as one 512 x 512 block (cheaper per
             pixel on CPU; see :class:`infinitygan.web.tiles.TileStore`).
+        truncation: psi of every render (see :func:`infinitygan.canvas.generate_region`); part
+            of the model identity, so tiles of other settings are never reused.
     """
 
     default_seed: int = 0
@@ -130,8 +133,10 @@ class ServerOptions:
     zoom_budget: float = 30.0
     measure_speed: bool = True
     block_render: bool = True
+    truncation: float = 1.0
 
     def __post_init__(self) -> None:
+        check_truncation(self.truncation)
         if not 0 <= self.max_level <= LEVEL_LIMIT:
             raise ValueError(f"max_level must lie in [0, {LEVEL_LIMIT}], got {self.max_level}")
         if abs(self.default_seed) > SEED_LIMIT:
@@ -382,7 +387,16 @@ def create_app(
     if render_fn is None:
         if G is None:
             raise ValueError("create_app needs a generator or a render_fn")
-        render_fn = functools.partial(render, G, device=device, max_memory=options.max_memory)
+        render_fn = functools.partial(
+            render,
+            G,
+            device=device,
+            max_memory=options.max_memory,
+            truncation=options.truncation,
+        )
+    model_id = truncated_identity(model_id, options.truncation)
+    if G is not None and options.truncation != 1.0:
+        G.average_w()  # estimated once here (if the file lacks it), not by racing workers
     disk = DiskCache(options.cache_dir, model_id) if options.cache_dir is not None else None
     store = TileStore(
         render_fn, MemoryCache(options.cache_bytes), disk, block_render=options.block_render
@@ -646,6 +660,16 @@ def model_identity(path: str | Path) -> str:
     from infinitygan.checkpoint import model_hash
 
     return hashlib.sha256(f"{model_hash(path)}/random{RANDOM_VERSION}".encode()).hexdigest()[:16]
+
+
+def truncated_identity(model_id: str, truncation: float) -> str:
+    """The identity of ``model_id`` rendered with truncation psi: ``model_id`` itself at psi = 1
+    (tiles cached before truncation existed stay valid), another 16 hex digits otherwise."""
+    if truncation == 1.0:
+        return model_id
+    import hashlib
+
+    return hashlib.sha256(f"{model_id}/trunc{float(truncation)!r}".encode()).hexdigest()[:16]
 
 
 def is_loopback(host: str) -> bool:

@@ -379,6 +379,7 @@ def render(
     *,
     device: str | torch.device | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    truncation: float = 1.0,
 ) -> Tensor:
     """Render canvas pixels ``[top, top+height) x [left, left+width)`` of ``spec``.
 
@@ -393,6 +394,7 @@ def render(
         height, width: region size in pixels (positive).
         device: where to compute (default: where ``G`` is).
         max_memory: activation budget per texture tile in bytes.
+        truncation: psi (see :func:`infinitygan.canvas.generate_region`).
 
     Returns:
         Tensor [3, height, width], float32 on CPU, about [-1, 1].
@@ -402,7 +404,15 @@ def render(
     """
     if spec.is_plain:
         return generate_region(
-            G, spec.seed, top, left, height, width, device=device, max_memory=max_memory
+            G,
+            spec.seed,
+            top,
+            left,
+            height,
+            width,
+            device=device,
+            max_memory=max_memory,
+            truncation=truncation,
         )
     try:
         from infinitygan.applications.render import render_region
@@ -411,5 +421,13 @@ def render(
             f"style-fusion anchors and box edits need infinitygan.applications ({err})"
         ) from None
     return render_region(
-        G, to_library(spec), top, left, height, width, device=device, max_memory=max_memory
+        G,
+        to_library(spec),
+        top,
+        left,
+        height,
+        width,
+        device=device,
+        max_memory=max_memory,
+        truncation=truncation,
     )
