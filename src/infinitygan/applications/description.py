@@ -305,7 +305,7 @@ class CanvasDescription:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the description as JSON, atomically."""
-        from infinitygan.applications._io import atomic_write_text
+        from infinitygan._files import atomic_write_text
 
         return atomic_write_text(Path(path), self.to_json() + "\n")
 

@@ -72,7 +72,7 @@ def convert_command(
     how = "given" if preset is not None else "detected"
     click.echo(f"wrote {out} (preset {generator.config.name}, {how})")
     if discriminator_out is not None:
-        from infinitygan.applications._io import atomic_write
+        from infinitygan._files import atomic_write
 
         tensors = {k: v.contiguous() for k, v in discriminator.state_dict().items()}
         metadata = {"config": generator.config.to_json()}

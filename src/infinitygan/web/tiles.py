@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import threading
 import time
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
+from infinitygan._files import atomic_write_bytes
 from infinitygan.imageio import to_uint8
 from infinitygan.web.description import COORD_LIMIT, CanvasSpec
 
@@ -180,7 +179,7 @@ class DiskCache:
     """PNG tiles under ``root/<model id>/<extras digest>/s<seed>/l<level>/<row>_<col>.png``.
 
     Paths are built only from validated integers and hex digests, never from URL text. Files are
-    written atomically (temporary name, then ``os.replace``). The cache is not size-bounded:
+    written atomically (:func:`infinitygan._files.atomic_write`). The cache is not size-bounded:
     delete the directory to reclaim the space.
     """
 
@@ -219,14 +218,10 @@ class DiskCache:
     def put(self, key: TileKey, data: bytes) -> None:
         """Write ``data`` for ``key`` atomically; errors are logged, not raised."""
         path = self.path(key)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, data)
         except OSError as err:
             logger.warning("cannot write cached tile %s: %s", path, err)
-            tmp.unlink(missing_ok=True)
 
 
 class Cancelled(Exception):
