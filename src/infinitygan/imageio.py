@@ -79,6 +79,36 @@ def image_format(path: str | Path) -> str:
     return fmt
 
 
+def downsample2x(image: np.ndarray) -> np.ndarray:
+    """Halve an 8-bit image with a 2x2 box filter, rounding half up: ``(a + b + c + d + 2) >> 2``.
+
+    An odd last row or column is replicated, so an edge pixel of the result averages the pixels
+    that exist. Applied block by block with even block sizes (canvas chunks, web tile mosaics), it
+    gives exactly the result on the whole image. The one downsampler of the output pyramids
+    (:mod:`infinitygan.writers`) and of the web explorer's tile levels (:mod:`infinitygan.web`).
+
+    Args:
+        image: uint8 array [h, w, C].
+
+    Returns:
+        uint8 array [ceil(h / 2), ceil(w / 2), C].
+
+    Raises:
+        ValueError: ``image`` is not a uint8 array [h, w, C].
+    """
+    if image.ndim != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"downsample2x needs a uint8 image [h, w, C], got {image.dtype} {tuple(image.shape)}"
+        )
+    if image.shape[0] % 2:
+        image = np.concatenate([image, image[-1:]], axis=0)
+    if image.shape[1] % 2:
+        image = np.concatenate([image, image[:, -1:]], axis=1)
+    s = image.astype(np.uint16)
+    total = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
+    return ((total + 2) >> 2).astype(np.uint8)
+
+
 def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, value: float = -1.0) -> Tensor:
     """Tile images [N, 3, H, W] into one [3, H', W'] grid (rows of ``nrow``)."""
     n, c, h, w = images.shape

@@ -30,7 +30,7 @@ from PIL import Image
 from torch import Tensor
 
 from infinitygan._files import atomic_write_bytes
-from infinitygan.imageio import to_uint8
+from infinitygan.imageio import downsample2x, to_uint8
 from infinitygan.web.description import COORD_LIMIT, CanvasSpec
 
 logger = logging.getLogger(__name__)
@@ -46,22 +46,6 @@ COUNT_LEVEL_LIMIT = 5
 
 #: ``render(description, top, left, height, width) -> Tensor [3, height, width]`` in about [-1, 1].
 RenderFn = Callable[[CanvasSpec, int, int, int, int], Tensor]
-
-
-def downsample2x(image: np.ndarray) -> np.ndarray:
-    """Halve an 8-bit RGB image of even size with a 2x2 box filter, rounding half up.
-
-    Args:
-        image: uint8 array [H, W, 3] with H and W even.
-
-    Returns:
-        uint8 array [H / 2, W / 2, 3].
-    """
-    if image.ndim != 3 or image.shape[0] % 2 or image.shape[1] % 2:
-        raise ValueError(f"downsample2x needs an [H, W, C] image of even size, got {image.shape}")
-    s = image.astype(np.uint16)
-    total = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
-    return ((total + 2) >> 2).astype(np.uint8)
 
 
 def encode_png(pixels: np.ndarray, compress_level: int = 1) -> bytes:

@@ -1,4 +1,4 @@
-"""Shared pieces of the canvas writers: geometry, tile checks, path replacement, downsampling.
+"""Shared pieces of the canvas writers: geometry, tile checks, path replacement.
 
 Everything here is format-independent. A canvas is an RGB uint8 image of shape [H, W, 3] cut
 into a regular grid of ``chunk x chunk`` chunks; the chunks in the last row and column are smaller
@@ -174,28 +174,6 @@ def check_tile(geometry: CanvasGeometry, y: Any, x: Any, tile: Any) -> tuple[int
                 f"edge ({total}); a single chunk here is {expected} pixels"
             )
     return y, x, np.ascontiguousarray(tile)
-
-
-def downsample2x(image: np.ndarray) -> np.ndarray:
-    """Halve an RGB image with a 2x2 box filter, rounding half up.
-
-    An odd last row or column is replicated, so an edge pixel of the result averages the pixels
-    that exist. Applied chunk by chunk with an even chunk size, this gives exactly the same result
-    as on the whole image.
-
-    Args:
-        image: uint8 array [h, w, 3].
-
-    Returns:
-        uint8 array [ceil(h / 2), ceil(w / 2), 3].
-    """
-    if image.shape[0] % 2:
-        image = np.concatenate([image, image[-1:]], axis=0)
-    if image.shape[1] % 2:
-        image = np.concatenate([image, image[:, -1:]], axis=1)
-    s = image.astype(np.uint16)
-    total = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
-    return ((total + 2) >> 2).astype(np.uint8)
 
 
 def remove_path(path: Path) -> None:

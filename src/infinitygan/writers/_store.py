@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from infinitygan._files import atomic_write, atomic_write_json, temp_name
-from infinitygan.writers._common import CanvasGeometry, downsample2x, remove_path
+from infinitygan.imageio import downsample2x
+from infinitygan.writers._common import CanvasGeometry, remove_path
 
 logger = logging.getLogger(__name__)
 
