@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from infinitygan._files import atomic_write
-from infinitygan.metrics.images import ImageSource, iter_batches
+from infinitygan.metrics.images import ImageBatches, iter_batches
 from infinitygan.metrics.inception import FeatureExtractor, ProgressCallback, iter_features
 from infinitygan.metrics.stats import FeatureStats
 
@@ -29,12 +29,12 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT_VERSION = 1
 
 
-def is_reusable(source: ImageSource) -> bool:
+def is_reusable(source: ImageBatches) -> bool:
     """Whether ``source`` can be read more than once (tensor, sequence or callable)."""
     return isinstance(source, torch.Tensor | Sequence) or callable(source)
 
 
-def require_reusable(source: ImageSource) -> None:
+def require_reusable(source: ImageBatches) -> None:
     """Raise ValueError if ``source`` is a one-shot iterator that would need two passes."""
     if not is_reusable(source):
         raise ValueError(
@@ -43,11 +43,11 @@ def require_reusable(source: ImageSource) -> None:
         )
 
 
-def hash_image_batches(source: ImageSource, batch_size: int = 256) -> str:
+def hash_image_batches(source: ImageBatches, batch_size: int = 256) -> str:
     """SHA-256 of the images' content (shape, dtype and values, in order).
 
     Args:
-        source: images (see :data:`~infinitygan.metrics.images.ImageSource`); pass a tensor or a
+        source: images (see :data:`~infinitygan.metrics.images.ImageBatches`); pass a tensor or a
             zero-argument callable if the same source is read again later.
         batch_size: batch size of the traversal (does not change the hash).
 
@@ -123,7 +123,7 @@ def load_stats(path: str | os.PathLike[str]) -> tuple[FeatureStats, dict[str, An
 
 
 def cached_real_stats(
-    source: ImageSource,
+    source: ImageBatches,
     extractor: FeatureExtractor,
     cache_dir: str | os.PathLike[str] | None,
     protocol: Mapping[str, Any],
