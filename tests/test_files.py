@@ -42,17 +42,27 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.name.startswith("."))
 
 
-@pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+@pytest.mark.parametrize(
+    ("mask", "expected"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664), (0o277, 0o400)]
+)
 def test_files_get_the_umask_permissions(tmp_path, umask, mask, expected):
     umask(mask)
     written = [
         atomic_write_bytes(tmp_path / "a.bin", b"x"),
         atomic_write_text(tmp_path / "b.txt", "x"),
         atomic_write_json(tmp_path / "c.json", {"a": 1}),
-        atomic_write(tmp_path / "d.npy", lambda tmp: np.save(tmp, np.zeros(2))),
+        atomic_write(tmp_path / "d.npy", lambda tmp: _save_npy(tmp, np.zeros(2))),
         atomic_write(tmp_path / "e.bin", lambda tmp: tmp.write_bytes(b"x"), fsync=True),
     ]
     assert [mode(p) for p in written] == [expected] * len(written)
+    assert written[1].read_text() == "x" and json.loads(written[2].read_text()) == {"a": 1}
+    assert np.array_equal(np.load(written[3]), np.zeros(2))
+    assert leftovers(tmp_path) == []
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # by name, np.save would append ".npy" to the ".tmp" name
+        np.save(handle, array)
 
 
 def test_replacing_a_private_file_gives_umask_permissions(tmp_path, umask):

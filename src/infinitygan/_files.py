@@ -36,7 +36,10 @@ def atomic_write(
     """Fill a new temporary file beside ``path`` with ``write(tmp)``, then rename it to ``path``.
 
     ``write`` opens ``tmp`` by name (``open(tmp, "wb")``, ``Image.save(tmp, format=...)``,
-    ``safetensors.save_file(..., tmp)``) and fills it. The parent folder is created if needed.
+    ``safetensors.save_file(..., tmp)``) and fills it. ``tmp`` ends in ``.tmp``, so a writer
+    that picks the format from the name needs it given (``format="png"``), and one that appends
+    its own extension (``np.save``, ``np.savez``) needs an open handle. The parent folder is
+    created if needed.
     On any exception the temporary file is removed and the exception propagates; ``path`` is
     then untouched.
 
@@ -57,14 +60,19 @@ def atomic_write(
     try:
         try:
             mode = stat.S_IMODE(os.fstat(fd).st_mode)
+            if mode & 0o600 != 0o600:  # a umask such as 0o277: we still need to write it
+                os.fchmod(fd, mode | 0o600)
         finally:
             os.close(fd)
         write(tmp)
         if stat.S_IMODE(os.stat(tmp).st_mode) != mode:
-            os.chmod(tmp, mode)  # the library replaced the file with its own (0600) temporary
+            os.chmod(tmp, mode)  # see above, or the library replaced it with its own 0600 file
         if fsync:
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
