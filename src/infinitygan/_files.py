@@ -61,7 +61,7 @@ def atomic_write(
         try:
             mode = stat.S_IMODE(os.fstat(fd).st_mode)
             if mode & 0o600 != 0o600:  # a umask such as 0o277: we still need to write it
-                os.fchmod(fd, mode | 0o600)
+                os.chmod(tmp, mode | 0o600)
         finally:
             os.close(fd)
         write(tmp)
