@@ -564,3 +564,26 @@ def test_eval_does_not_write_into_its_data(tmp_path):
         )
         assert "inside the --data folder" in message
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["000000.png", "000001.png"]
+
+
+# ------------------------------------------------- one check of an output's place before work
+def test_prepare_output_refuses_what_cannot_be_written_and_creates_the_folder(tmp_path):
+    import click
+
+    from infinitygan.cli._common import prepare_output
+
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("")
+    with pytest.raises(click.BadParameter, match=r"notes.txt is not a folder \(it is a") as err:
+        prepare_output(blocker / "deeper" / "x.png", "--out")
+    assert err.value.param_hint == "--out"
+    with pytest.raises(click.ClickException, match="it is a folder; give a file name"):
+        prepare_output(tmp_path, None)
+    with pytest.raises(click.BadParameter, match="is a file, not a folder; give a folder"):
+        prepare_output(blocker, "--outdir", kind="folder")
+    prepare_output(tmp_path, "--out", kind="any")  # a zarr store may be replaced
+    prepare_output(tmp_path / "a" / "b" / "x.png", "--out")
+    assert (tmp_path / "a" / "b").is_dir() and not (tmp_path / "a" / "b" / "x.png").exists()
+    prepare_output(None, "--preview")
+    with pytest.raises(ValueError, match="kind must be"):
+        prepare_output(tmp_path / "x.png", kind="dir")

@@ -216,8 +216,15 @@ def test_downsample2x_is_a_rounded_box_filter():
     big = rng.integers(0, 256, size=(8, 6, 3), dtype=np.uint8)
     want = np.rint(big.reshape(4, 2, 3, 2, 3).astype(np.float64).mean(axis=(1, 3)) + 1e-9)
     assert np.array_equal(downsample2x(big), want.astype(np.uint8))
-    with pytest.raises(ValueError, match="even size"):
-        downsample2x(big[:5])
+    # One contract with the writers' pyramid: an odd last row is replicated, not refused.
+    odd = downsample2x(big[:5])
+    assert odd.shape == (3, 3, 3) and np.array_equal(odd[:2], want[:2].astype(np.uint8))
+    pairs = big[4].astype(np.uint16).reshape(3, 2, 3).sum(axis=1)
+    assert np.array_equal(odd[2], ((2 * pairs + 2) >> 2).astype(np.uint8))
+    with pytest.raises(ValueError, match="uint8 image"):
+        downsample2x(big[..., 0])
+    with pytest.raises(ValueError, match="uint8 image"):
+        downsample2x(big.astype(np.float32))
 
 
 def test_png_round_trip():

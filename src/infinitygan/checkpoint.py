@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from infinitygan import __version__
+from infinitygan._files import atomic_write
 from infinitygan.config import ModelConfig
-from infinitygan.imageio import default_permissions
 from infinitygan.latents import check_seed
 from infinitygan.models import Generator
 from infinitygan.presets import get_preset
@@ -64,17 +62,7 @@ def save_generator(
         "software": f"infinitygan {__version__}",
         "extra": json.dumps(extra or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        default_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
 def resolve_model_folder(path: Path) -> tuple[Path, Path | None]:

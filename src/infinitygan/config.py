@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,13 +223,37 @@ class ModelConfig:
         return cls.from_dict(json.loads(text))
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+def check_keys(
+    data: Any, known: type | Iterable[str], where: str, *, error: type[ValueError] = ValueError
+) -> dict[str, Any]:
+    """Refuse a JSON value that is not an object or that has a key outside ``known``.
+
+    The one unknown-key check of every JSON file and request the package reads (model and run
+    configs, canvas descriptions, web requests): a misspelt key is an error, never ignored.
+
+    Args:
+        data: the parsed JSON value.
+        known: the allowed keys, or a dataclass whose field names they are.
+        where: what ``data`` is, for the message (``"RunConfig.train"``).
+        error: the ValueError subclass to raise.
+
+    Returns:
+        ``data``.
+    """
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+        raise error(f"{where} must be a JSON object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(known)} if isinstance(known, type) else set(known)
+    unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known keys are {sorted(fields)}")
+        raise error(
+            f"{where}: unknown keys {unknown}; an unknown field is an error, not ignored (check "
+            f"its spelling); known keys: {sorted(names)}"
+        )
+    return data
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    check_keys(data, cls, where)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         sub = _SUBCONFIGS.get((cls, name))

@@ -12,7 +12,7 @@ module builds the generated images the protocol asks for (docs/evaluation.md):
   the horizontal position uniformly over the coordinate period. Reals are uniform random
   training-size crops of the full images (the training crop distribution).
 * ``scaleinv-fid@s``: images covering ``s`` times the training field of view
-  (``scaleinv_request_size``; StyleGAN2-NCI renders a larger latent with ``generate_enlarged``),
+  (``scaleinv_request_size``; StyleGAN2-NCI renders a larger latent with ``generate_whole_image``),
   shrunk to the real resolution in ``paper`` or ``clean`` mode, against the dataset images resized
   once to the real resolution (``pre_resize``, else ``full_size``). Several modes share one set of
   generated images.
@@ -377,11 +377,9 @@ class EvalModel:
         """The ``height x width`` image of ``seed`` centred on the horizon (InfinityGAN framing);
         NCI renders an enlarged latent and centre-crops it."""
         if self.padded:
-            geo = self.geometry
-            image = _generate_enlarged(self.G, seed, geo.texture_in(height), geo.texture_in(width))
-            top = (image.shape[1] - height) // 2
-            left = (image.shape[2] - width) // 2
-            return image[:, top : top + height, left : left + width].contiguous()
+            from infinitygan.baselines import generate_whole_image
+
+            return generate_whole_image(self.G, seed, height, width)
         from infinitygan.canvas import generate_image
 
         return generate_image(self.G, seed, height, width)
@@ -421,12 +419,6 @@ class EvalModel:
         top, left = self.patch_position(seed, index)
         p = self.patch_size
         return generate_region(self.G, seed, top, left, p, p)
-
-
-def _generate_enlarged(G: Generator, seed: int, cells_h: int, cells_w: int) -> Tensor:
-    from infinitygan.baselines import generate_enlarged
-
-    return generate_enlarged(G, seed, cells_h, cells_w)
 
 
 def _state_hash(G: Generator) -> str:

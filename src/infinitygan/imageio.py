@@ -1,14 +1,14 @@
-"""Conversions between generator tensors and 8-bit images, and small atomic image writes."""
+"""Conversions between generator tensors and 8-bit images, and atomic image writes."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from infinitygan._files import atomic_write
 
 
 def to_uint8(image: Tensor) -> np.ndarray:
@@ -55,18 +55,58 @@ def save_image(image: Tensor | np.ndarray, path: str | Path, **save_kwargs) -> P
     from PIL import Image
 
     path = Path(path)
+    fmt = save_kwargs.pop("format", None) or image_format(path)
     array = to_uint8(image) if isinstance(image, Tensor) else image
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        Image.fromarray(array).save(tmp, **save_kwargs)
-        default_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, fmt, **save_kwargs))
+
+
+def image_format(path: str | Path) -> str:
+    """Pillow's format name for the extension of ``path`` (``"PNG"`` for ``x.png``).
+
+    Raises:
+        ValueError: Pillow knows no format for that extension.
+    """
+    from PIL import Image
+
+    Image.init()
+    suffix = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the image format of {path} from its extension {suffix or '(none)'}: "
+            "use .png, .jpg or .webp"
+        )
+    return fmt
+
+
+def downsample2x(image: np.ndarray) -> np.ndarray:
+    """Halve an 8-bit image with a 2x2 box filter, rounding half up: ``(a + b + c + d + 2) >> 2``.
+
+    An odd last row or column is replicated, so an edge pixel of the result averages the pixels
+    that exist. Applied block by block with even block sizes (canvas chunks, web tile mosaics), it
+    gives exactly the result on the whole image. The one downsampler of the output pyramids
+    (:mod:`infinitygan.writers`) and of the web explorer's tile levels (:mod:`infinitygan.web`).
+
+    Args:
+        image: uint8 array [h, w, C].
+
+    Returns:
+        uint8 array [ceil(h / 2), ceil(w / 2), C].
+
+    Raises:
+        ValueError: ``image`` is not a uint8 array [h, w, C].
+    """
+    if image.ndim != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"downsample2x needs a uint8 image [h, w, C], got {image.dtype} {tuple(image.shape)}"
+        )
+    if image.shape[0] % 2:
+        image = np.concatenate([image, image[-1:]], axis=0)
+    if image.shape[1] % 2:
+        image = np.concatenate([image, image[:, -1:]], axis=1)
+    s = image.astype(np.uint16)
+    total = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
+    return ((total + 2) >> 2).astype(np.uint8)
 
 
 def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, value: float = -1.0) -> Tensor:
@@ -84,10 +124,3 @@ def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, value: float = -1
         y, x = padding + r * (h + padding), padding + k * (w + padding)
         grid[:, y : y + h, x : x + w] = images[i]
     return grid
-
-
-def default_permissions(path: str) -> None:
-    """mkstemp creates files readable by their owner only; give them the usual umask mode."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)

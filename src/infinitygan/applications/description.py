@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from infinitygan.config import check_keys
 from infinitygan.latents import RANDOM_VERSION
 
 DESCRIPTION_FORMAT = "infinitygan-canvas"
@@ -280,18 +281,18 @@ class CanvasDescription:
                 f"canvas description version {version} is newer than this infinitygan supports "
                 f"({DESCRIPTION_VERSION}); upgrade infinitygan"
             )
-        _no_unknown(cls, data, "canvas description")
+        check_keys(data, cls, "canvas description")
         data.setdefault("random_version", 1)  # written before randomness was versioned
         model = data.get("model")
         if model is not None:
-            _no_unknown(ModelRef, model, "model")
+            check_keys(model, ModelRef, "model")
             data["model"] = ModelRef(**model)
         for name, kind in (("anchors", Anchor), ("placements", Placement), ("edits", Edit)):
             items = data.get(name, [])
             if not isinstance(items, list):
                 raise ValueError(f"{name} must be a list")
             for item in items:
-                _no_unknown(kind, item, name)
+                check_keys(item, kind, name)
             data[name] = tuple(kind(**item) for item in items)
         return cls(**data)
 
@@ -305,7 +306,7 @@ class CanvasDescription:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the description as JSON, atomically."""
-        from infinitygan.applications._io import atomic_write_text
+        from infinitygan._files import atomic_write_text
 
         return atomic_write_text(Path(path), self.to_json() + "\n")
 
@@ -323,12 +324,3 @@ class CanvasDescription:
             for p in desc.placements
         )
         return replace(desc, placements=placements)
-
-
-def _no_unknown(kind: type, data: Any, what: str) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"{what}: expected a JSON object, got {type(data).__name__}")
-    known = {f.name for f in fields(kind)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{what}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")

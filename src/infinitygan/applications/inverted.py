@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from infinitygan.applications._io import atomic_write
+from infinitygan._files import atomic_write
 
 LATENTS_FORMAT = "infinitygan-inverted-latents"
 LATENTS_VERSION = 1

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -137,17 +138,44 @@ def resolve_device(name: str | None, option: str = "--device") -> str:
     return "cuda"
 
 
-def check_parent_folder(path: Path, option: str) -> None:
-    """Refuse, before any work, an output whose folder cannot be created because a part of its
-    path is a file (``--out notes.txt/x.png``)."""
-    for parent in (path.parent, *path.parent.parents):
+def prepare_output(path: Path | None, option: str | None = None, *, kind: str = "file") -> None:
+    """Refuse, before any work, an output that cannot be written, and create its folder.
+
+    Refused: a part of the folder path that is a file (``--out notes.txt/x.png``), a folder that
+    cannot be created (no permission), and, by ``kind``, a ``"file"`` output that is an existing
+    folder or a ``"folder"`` output that is an existing file (``"any"``: either may be replaced).
+
+    Args:
+        path: the output (None: nothing to check).
+        option: the option that names it, for the message (None: a plain error).
+        kind: ``"file"``, ``"folder"`` or ``"any"``.
+    """
+    if path is None:
+        return
+    if kind not in ("file", "folder", "any"):
+        raise ValueError(f"kind must be 'file', 'folder' or 'any', got {kind!r}")
+
+    def refuse(message: str) -> NoReturn:
+        if option is None:
+            raise click.ClickException(message)
+        raise click.BadParameter(message, param_hint=option)
+
+    for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise click.BadParameter(
-                    f"{path} cannot be written: {parent} is a file, not a folder",
-                    param_hint=option,
+                refuse(
+                    f"cannot write {path}: {parent} is not a folder (it is a file, not a folder); "
+                    "choose another path"
                 )
-            return
+            break
+    if kind == "file" and path.is_dir():
+        refuse(f"cannot write {path}: it is a folder; give a file name")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        refuse(f"{path} is a file, not a folder; give a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        refuse(f"cannot create the folder {path.parent}: {err.strerror or err}")
 
 
 def seed_options(seeds_help: str):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import check_new_outputs, check_parent_folder, force_option
+from infinitygan.cli._common import check_new_outputs, force_option, prepare_output
 from infinitygan.cli._group import main
 
 
@@ -45,21 +45,17 @@ def convert_command(
 
     if out.suffix != ".safetensors":
         raise click.BadParameter("the output must end in .safetensors", param_hint="OUT")
-    check_parent_folder(out, "OUT")
-    if discriminator_out is not None:
-        check_parent_folder(discriminator_out, "--discriminator-out")
     if discriminator_out is not None and discriminator_out.suffix != ".safetensors":
         raise click.BadParameter(
             "the discriminator file must end in .safetensors", param_hint="--discriminator-out"
         )
+    prepare_output(out, "OUT")
+    prepare_output(discriminator_out, "--discriminator-out")
     check_new_outputs(
         [("OUT", out), ("--discriminator-out", discriminator_out)],
         [("OFFICIAL", official)],
         force=force,
     )
-    from infinitygan.cli.invert import check_file_outputs
-
-    check_file_outputs([out, discriminator_out])
     try:
         generator, discriminator = convert_checkpoint(official, preset=preset)
     except (FileNotFoundError, ValueError, ConversionError) as err:
@@ -72,7 +68,7 @@ def convert_command(
     how = "given" if preset is not None else "detected"
     click.echo(f"wrote {out} (preset {generator.config.name}, {how})")
     if discriminator_out is not None:
-        from infinitygan.applications._io import atomic_write
+        from infinitygan._files import atomic_write
 
         tensors = {k: v.contiguous() for k, v in discriminator.state_dict().items()}
         metadata = {"config": generator.config.to_json()}

@@ -23,6 +23,7 @@ from infinitygan.cli._common import (
     model_input,
     output_locks,
     parse_offset,
+    prepare_output,
     resolve_device,
     warn_slow_precision,
 )
@@ -193,44 +194,24 @@ def output_paths(out: Path, seeds: list[int]) -> list[Path]:
     return [seed_path(out, s, len(seeds) > 1) for s in seeds]
 
 
-def check_file_outputs(paths: Sequence[Path | None]) -> None:
-    """Fail early for the plain files a command writes (latents, descriptions, previews,
-    converted weights): their folder is created, and must be a folder; they must not be one."""
-    for p in paths:
-        if p is None:
-            continue
-        _make_folder(p)
-        if p.is_dir():
-            raise click.ClickException(f"cannot write {p}: it is a folder; give a file name")
-
-
-def _make_folder(path: Path) -> None:
-    if not path.parent.exists():
-        try:
-            path.parent.mkdir(parents=True)
-        except OSError as err:
-            raise click.ClickException(f"cannot create the folder {path.parent}: {err}") from None
-    if not path.parent.is_dir():
-        raise click.ClickException(f"cannot write {path}: {path.parent} is not a folder")
-
-
 def check_outputs(
     paths: list[Path], height: int, width: int, *, extra: Sequence[Path | None] = ()
 ) -> None:
     """Fail early (before any work) for outputs that cannot be written.
 
     ``paths`` are canvas outputs (format, size, disk space and folder checked); ``extra`` are
-    the other files the command writes (see :func:`check_file_outputs`).
+    the other files the command writes (see :func:`~infinitygan.cli._common.prepare_output`).
     """
     from infinitygan.writers import check_output_path
 
     for p in paths:
-        _make_folder(p)
+        prepare_output(p, kind="any")  # a zarr output is a folder
         try:
             check_output_path(p, height, width)
         except ValueError as err:
             raise click.ClickException(str(err)) from None
-    check_file_outputs(extra)
+    for p in extra:
+        prepare_output(p)
 
 
 def check_image_output(path: Path | None, what: str) -> None:
@@ -437,7 +418,8 @@ def invert_command(
         [model_input(model), ("IMAGE", image)],
         force=force,
     )
-    check_file_outputs([out, preview])
+    prepare_output(out, "--out")
+    prepare_output(preview, "--preview")
     G, _, sha = load_model(model, device)
     target = read_image(image)
     check_image_size(G, target, "IMAGE")

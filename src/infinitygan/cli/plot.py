@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import check_new_outputs, check_parent_folder, force_option
+from infinitygan.cli._common import check_new_outputs, force_option, prepare_output
 from infinitygan.cli._group import main
 
 
@@ -33,7 +33,7 @@ def plot_command(run_dir: Path, out: Path | None, smooth: int, force: bool) -> N
     from infinitygan.train.plot import plot_stats
 
     if out is not None:
-        check_parent_folder(out, "--out")
+        prepare_output(out, "--out")
 
         check_new_outputs(
             [("--out", out)], [("RUN_DIR/stats.jsonl", run_dir / "stats.jsonl")], force=force

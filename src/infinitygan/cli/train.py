@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from infinitygan.cli._common import (
-    check_parent_folder,
     parse_seeds,
+    prepare_output,
     resolve_device,
     warn_slow_precision,
 )
@@ -324,9 +324,7 @@ def train_command(
         click.echo(run.to_json())
         return
     if resume is None:
-        if outdir.exists() and not outdir.is_dir():
-            raise click.BadParameter(f"{outdir} is a file, not a folder", param_hint="--outdir")
-        check_parent_folder(outdir, "--outdir")
+        prepare_output(outdir, "--outdir", kind="folder")
     warn_slow_precision(run.device, run.precision)
     if run.tensorboard:
         try:

@@ -40,6 +40,8 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from infinitygan._files import atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp")
@@ -490,19 +492,9 @@ class ScanReport:
 
     def write(self, run_dir: str | os.PathLike[str], filename: str = SCAN_FILENAME) -> Path:
         """Write the report as JSON into ``run_dir`` (atomically). Returns the file path."""
-        out_dir = Path(run_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".tmp", dir=out_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh, indent=1)
-                fh.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write_text(
+            Path(run_dir) / filename, json.dumps(self.to_dict(), indent=1) + "\n"
+        )
 
 
 def check_entry(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from infinitygan.data.pipeline import DataConfig, PatchDataset, to_full_image
+from infinitygan.imageio import save_image
 
 logger = logging.getLogger(__name__)
 
@@ -590,17 +590,6 @@ class SyntheticLandscapeDataset(PatchDataset):
         return to_full_image(Image.fromarray(self.render(index)), self.config)
 
 
-def _write_png_atomic(array: np.ndarray, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(array).save(fh, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def prepare_synthetic(
     out_dir: str | os.PathLike[str],
     count: int,
@@ -637,7 +626,7 @@ def prepare_synthetic(
     paths: list[Path] = []
     for i in range(count):
         path = out / f"{i:0{digits}d}.png"
-        _write_png_atomic(render_landscape(seed, i, height, width), path)
+        save_image(render_landscape(seed, i, height, width), path)
         paths.append(path)
         if progress is not None:
             progress(i + 1)

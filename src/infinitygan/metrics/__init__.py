@@ -18,7 +18,7 @@ from infinitygan.metrics.cache import (
 )
 from infinitygan.metrics.diversity import feature_diversity, mean_pairwise_distance
 from infinitygan.metrics.images import (
-    ImageSource,
+    ImageBatches,
     center_crop,
     iter_batches,
     random_patches,
@@ -81,7 +81,7 @@ __all__ = [
     "FeatureExtractor",
     "FeatureStats",
     "FrechetResult",
-    "ImageSource",
+    "ImageBatches",
     "InceptionFeatureExtractor",
     "KIDResult",
     "MakeFakes",

@@ -2,8 +2,8 @@
 
 A cache entry is keyed by a content hash of the dataset plus the protocol parameters (resize mode,
 resolution, sample count, feature extractor identity, torch version ...), so changing any image or
-any parameter misses. Entries are ``.npz`` files written atomically (temporary file in the same
-directory, then ``os.replace``), so concurrent writers never leave a torn file.
+any parameter misses. Entries are ``.npz`` files written atomically and flushed to disk
+(:func:`infinitygan._files.atomic_write`), so concurrent writers never leave a torn file.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from infinitygan.metrics.images import ImageSource, iter_batches
+from infinitygan._files import atomic_write
+from infinitygan.metrics.images import ImageBatches, iter_batches
 from infinitygan.metrics.inception import FeatureExtractor, ProgressCallback, iter_features
 from infinitygan.metrics.stats import FeatureStats
 
@@ -29,12 +29,12 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT_VERSION = 1
 
 
-def is_reusable(source: ImageSource) -> bool:
+def is_reusable(source: ImageBatches) -> bool:
     """Whether ``source`` can be read more than once (tensor, sequence or callable)."""
     return isinstance(source, torch.Tensor | Sequence) or callable(source)
 
 
-def require_reusable(source: ImageSource) -> None:
+def require_reusable(source: ImageBatches) -> None:
     """Raise ValueError if ``source`` is a one-shot iterator that would need two passes."""
     if not is_reusable(source):
         raise ValueError(
@@ -43,11 +43,11 @@ def require_reusable(source: ImageSource) -> None:
         )
 
 
-def hash_image_batches(source: ImageSource, batch_size: int = 256) -> str:
+def hash_image_batches(source: ImageBatches, batch_size: int = 256) -> str:
     """SHA-256 of the images' content (shape, dtype and values, in order).
 
     Args:
-        source: images (see :data:`~infinitygan.metrics.images.ImageSource`); pass a tensor or a
+        source: images (see :data:`~infinitygan.metrics.images.ImageBatches`); pass a tensor or a
             zero-argument callable if the same source is read again later.
         batch_size: batch size of the traversal (does not change the hash).
 
@@ -93,8 +93,6 @@ def stats_cache_key(dataset_hash: str, protocol: Mapping[str, Any]) -> str:
 
 def save_stats(path: str | os.PathLike[str], stats: FeatureStats, meta: Mapping[str, Any]) -> None:
     """Write statistics (and kept features, as float32) to ``path`` (``.npz``) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {
         "mean": stats.mean,
         "cov": stats.cov,
@@ -103,17 +101,12 @@ def save_stats(path: str | os.PathLike[str], stats: FeatureStats, meta: Mapping[
     }
     if stats.keep_features:
         arrays["features"] = stats.features.astype(np.float32)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    atomic_write(path, lambda tmp: _savez(tmp, arrays), fsync=True)
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
+        np.savez(handle, **arrays)
 
 
 def load_stats(path: str | os.PathLike[str]) -> tuple[FeatureStats, dict[str, Any]]:
@@ -130,7 +123,7 @@ def load_stats(path: str | os.PathLike[str]) -> tuple[FeatureStats, dict[str, An
 
 
 def cached_real_stats(
-    source: ImageSource,
+    source: ImageBatches,
     extractor: FeatureExtractor,
     cache_dir: str | os.PathLike[str] | None,
     protocol: Mapping[str, Any],

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from infinitygan.metrics.images import ImageSource
+from infinitygan.metrics.images import ImageBatches
 from infinitygan.metrics.inception import FeatureExtractor, extract_features
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def mean_pairwise_distance(features: np.ndarray, metric: DistanceMetric = "l2") 
 
 
 def feature_diversity(
-    images: ImageSource,
+    images: ImageBatches,
     extractor: FeatureExtractor,
     metric: DistanceMetric = "l2",
     batch_size: int = 32,

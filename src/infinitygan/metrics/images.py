@@ -18,9 +18,11 @@ from PIL import Image
 
 logger = logging.getLogger(__name__)
 
-ImageSource = torch.Tensor | Iterable[torch.Tensor] | Callable[[], Iterable[torch.Tensor]]
+ImageBatches = torch.Tensor | Iterable[torch.Tensor] | Callable[[], Iterable[torch.Tensor]]
 """A tensor ``[N, 3, H, W]``, an iterable of such batches, or a zero-argument callable that returns
-a fresh iterable (needed where a source is read twice, e.g. hashing then feature extraction)."""
+a fresh iterable (needed where a source is read twice, e.g. hashing then feature extraction).
+Not to be confused with :class:`infinitygan.data.sources.ImageSource`, a folder or archive of
+image files."""
 
 
 def check_images(images: torch.Tensor, name: str = "images") -> None:
@@ -88,7 +90,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return to_pixel_values(images, quantize=True).to(torch.uint8)
 
 
-def iter_batches(source: ImageSource, batch_size: int) -> Iterator[torch.Tensor]:
+def iter_batches(source: ImageBatches, batch_size: int) -> Iterator[torch.Tensor]:
     """Yield ``[B, 3, H, W]`` batches of at most ``batch_size`` images from ``source``.
 
     Args:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from infinitygan.metrics.images import ImageSource, iter_batches, to_pixel_values
+from infinitygan.metrics.images import ImageBatches, iter_batches, to_pixel_values
 from infinitygan.runtime import precision_context
 
 logger = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class InceptionFeatureExtractor(nn.Module):
 
 
 def iter_features(
-    source: ImageSource,
+    source: ImageBatches,
     extractor: FeatureExtractor,
     *,
     batch_size: int = 32,
@@ -269,7 +269,7 @@ def iter_features(
     """Yield feature batches ``[B, D]`` (float64) for the images of ``source``.
 
     Args:
-        source: images (see :data:`~infinitygan.metrics.images.ImageSource`).
+        source: images (see :data:`~infinitygan.metrics.images.ImageBatches`).
         extractor: callable mapping ``[B, 3, H, W]`` images to ``[B, D]`` features.
         batch_size: images per extractor call.
         max_items: stop after this many images (the last batch is truncated).
@@ -305,7 +305,7 @@ def iter_features(
 
 
 def extract_features(
-    source: ImageSource,
+    source: ImageBatches,
     extractor: FeatureExtractor,
     *,
     batch_size: int = 32,
@@ -315,7 +315,7 @@ def extract_features(
     """Compute features of all images of ``source``.
 
     Args:
-        source: images (see :data:`~infinitygan.metrics.images.ImageSource`).
+        source: images (see :data:`~infinitygan.metrics.images.ImageBatches`).
         extractor: callable mapping ``[B, 3, H, W]`` images to ``[B, D]`` features, e.g. an
             :class:`InceptionFeatureExtractor`.
         batch_size: images per extractor call.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from infinitygan._files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +66,4 @@ def plot_scaleinv(
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png")
-        os.replace(tmp_name, out)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return out
+    return atomic_write(out_png, lambda tmp: fig.savefig(tmp, format="png"))

@@ -3,7 +3,7 @@
 A metric is a function taking keyword arguments and returning a JSON-serialisable dict. The
 generator side is a callable ``make_fakes(n, batch) -> iterator of [B, 3, H, W]`` so that any model
 (or a test double) can be plugged in; real images are an
-:data:`~infinitygan.metrics.images.ImageSource` or precomputed
+:data:`~infinitygan.metrics.images.ImageBatches` or precomputed
 :class:`~infinitygan.metrics.stats.FeatureStats`.
 
 Example (``generate`` stands for whatever produces ``[B, 3, H, W]`` images from seeds)::
@@ -38,7 +38,7 @@ import torch
 
 from infinitygan.metrics.cache import cached_real_stats, hash_image_batches, require_reusable
 from infinitygan.metrics.diversity import DistanceMetric, mean_pairwise_distance
-from infinitygan.metrics.images import ImageSource, iter_batches, random_patches
+from infinitygan.metrics.images import ImageBatches, iter_batches, random_patches
 from infinitygan.metrics.inception import FeatureExtractor, ProgressCallback, iter_features
 from infinitygan.metrics.infinite import infinite_fid_by_distance
 from infinitygan.metrics.scaleinv import (
@@ -170,7 +170,7 @@ def read_metric_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 # Shared plumbing of the built-in metrics.
 
 
-def _map_source(source: ImageSource, preprocess: Preprocess | None, batch: int) -> ImageSource:
+def _map_source(source: ImageBatches, preprocess: Preprocess | None, batch: int) -> ImageBatches:
     if preprocess is None:
         return source
     return lambda: (preprocess(b) for b in iter_batches(source, batch))
@@ -193,7 +193,7 @@ def _fakes(make_fakes: MakeFakes, num: int, batch: int, preprocess: Preprocess |
 
 
 def real_stats(
-    real: ImageSource | FeatureStats,
+    real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
     *,
     preprocess: Preprocess | None = None,
@@ -261,7 +261,7 @@ def fake_stats(
 def fid_metric(
     *,
     make_fakes: MakeFakes,
-    real: ImageSource | FeatureStats,
+    real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
     num_fakes: int,
     batch: int = 32,
@@ -288,7 +288,7 @@ def fid_metric(
 def kid_metric(
     *,
     make_fakes: MakeFakes,
-    real: ImageSource | FeatureStats,
+    real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
     num_fakes: int,
     batch: int = 32,
@@ -331,7 +331,7 @@ def kid_metric(
 def patch_fid_metric(
     *,
     make_fakes: MakeFakes,
-    real: ImageSource,
+    real: ImageBatches,
     extractor: FeatureExtractor,
     num_fakes: int,
     patch_size: int | tuple[int, int],
@@ -387,7 +387,7 @@ def patch_fid_metric(
 def scaleinv_fid_metric(
     *,
     make_fakes: MakeFakes,
-    real: ImageSource | FeatureStats,
+    real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
     num_fakes: int,
     scale: float,
@@ -440,7 +440,7 @@ def scaleinv_fid_metric(
 def swd_metric(
     *,
     make_fakes: MakeFakes,
-    real: ImageSource,
+    real: ImageBatches,
     num_fakes: int,
     batch: int = 32,
     nhoods_per_image: int = 128,
@@ -480,7 +480,7 @@ def diversity_metric(
 def infinite_fid_metric(
     *,
     make_fakes: MakeFakes,
-    real: ImageSource | FeatureStats,
+    real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
     num_canvases: int,
     frame: int | tuple[int, int],

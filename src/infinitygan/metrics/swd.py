@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from infinitygan.metrics.images import ImageSource, iter_batches, to_pixel_values
+from infinitygan.metrics.images import ImageBatches, iter_batches, to_pixel_values
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _image_positions(seed: int, index: int, num_levels: int, count: int) -> torc
 
 
 def collect_descriptors(
-    source: ImageSource,
+    source: ImageBatches,
     *,
     nhood_size: int = 7,
     nhoods_per_image: int = 128,
@@ -195,8 +195,8 @@ class SWDResult:
 
 
 def sliced_wasserstein_distance(
-    real: ImageSource,
-    fake: ImageSource,
+    real: ImageBatches,
+    fake: ImageBatches,
     *,
     nhood_size: int = 7,
     nhoods_per_image: int = 128,

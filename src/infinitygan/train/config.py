@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infinitygan.config import ModelConfig
+from infinitygan.config import ModelConfig, check_keys
 
 Precision = Literal["fp32", "tf32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16")
@@ -176,11 +176,11 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Strict inverse of :meth:`to_dict` (unknown keys fail with their names)."""
         data = dict(data)
-        _check_keys(cls, data, "RunConfig")
+        check_keys(data, cls, "RunConfig")
         if "model" in data:
             data["model"] = ModelConfig.from_dict(data["model"])
         if "train" in data:
-            _check_keys(TrainConfig, data["train"], "RunConfig.train")
+            check_keys(data["train"], TrainConfig, "RunConfig.train")
             data["train"] = TrainConfig(**data["train"])
         if "sample_seeds" in data:
             data["sample_seeds"] = tuple(data["sample_seeds"])
@@ -189,12 +189,3 @@ class RunConfig:
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text))
-
-
-def _check_keys(cls: type, data: Any, where: str) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from infinitygan._files import atomic_write_text
 from infinitygan.data.pipeline import PatchDataset, make_loader
 from infinitygan.runtime import math_mode
 from infinitygan.train import runs, samples, snapshots
@@ -237,7 +238,7 @@ def _train(
     stats_path = run_dir / runs.STATS_FILE
     writer = tb = None
     if main:
-        runs.write_text_atomic(run_dir / runs.OPTIONS_FILE, run.to_json() + "\n")
+        atomic_write_text(run_dir / runs.OPTIONS_FILE, run.to_json() + "\n", fsync=True)
         runs.record_environment(
             run_dir / runs.ENVIRONMENT_FILE,
             runs.environment_info(device, dist_info.world_size),

@@ -1,12 +1,11 @@
-"""Loss curves of a run, drawn from its ``stats.jsonl`` with matplotlib (Agg, no display)."""
+"""Loss curves of a run, drawn from its ``stats.jsonl`` on a matplotlib Agg canvas (no pyplot)."""
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from infinitygan._files import atomic_write
 from infinitygan.train.runs import STATS_FILE, read_stats
 
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -33,10 +32,10 @@ def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: in
     Raises:
         FileNotFoundError: no stats.jsonl; ValueError: it has no records yet.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Imported here: matplotlib costs ~0.3 s and only this function needs it. No pyplot: a
+    # library must not change matplotlib's global backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     run_dir = Path(run_dir)
     # Records without a numeric kimg (hand-edited, or nulls) cannot be placed; values that are
@@ -55,7 +54,9 @@ def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: in
     panels = [(t, keys) for t, keys in panels if keys]
     cols = 3
     rows = max(1, math.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     for ax, (title, keys) in zip(axes.flat, panels):
@@ -73,18 +74,8 @@ def plot_stats(run_dir: str | Path, out: str | Path | None = None, *, smooth: in
         ax.legend(fontsize=7)
     fig.suptitle(f"{base.name} ({STATS_FILE}, {len(records)} ticks)", fontsize=10)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}-", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return out
+    fmt = out.suffix[1:].lower() or "png"
+    return atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110))
 
 
 def _is_number(value: object) -> bool:

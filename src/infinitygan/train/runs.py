@@ -22,13 +22,14 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from infinitygan._files import atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -37,29 +38,6 @@ ENVIRONMENT_FILE = "environment.json"
 LOG_FILE = "log.txt"
 STATS_FILE = "stats.jsonl"
 _RUN_RE = re.compile(r"^(\d{5})-")
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def data_label(data: str) -> str:
@@ -147,11 +125,7 @@ def record_environment(path: Path, info: dict[str, Any], start_step: int) -> Pat
     record = dict(info, start_step=start_step)
     if earlier:
         record["earlier_sessions"] = earlier
-    return write_json(path, record)
-
-
-def write_json(path: Path, data: Any) -> Path:
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return atomic_write_json(path, record, fsync=True)
 
 
 class StatsWriter:
@@ -198,7 +172,9 @@ def truncate_stats(path: Path, last_step: int) -> int:
     kept = [r for r in records if int(r.get("step", 0)) <= last_step]
     removed = len(records) - len(kept)
     if removed or len(path.read_text(encoding="utf-8").splitlines()) != len(records):
-        write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+        atomic_write_text(
+            path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept), fsync=True
+        )
     return removed
 
 

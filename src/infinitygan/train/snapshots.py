@@ -31,10 +31,10 @@ import torch
 from torch import nn
 
 from infinitygan import __version__
+from infinitygan._files import atomic_write_text
 from infinitygan.checkpoint import CheckpointError, check_finite, save_generator, with_w_avg
 from infinitygan.config import DiscriminatorConfig
 from infinitygan.models import Generator, build_discriminator
-from infinitygan.train.runs import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def write_snapshot(
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(root)
-    write_text_atomic(root / LATEST_FILE, final.name + "\n")
+    atomic_write_text(root / LATEST_FILE, final.name + "\n", fsync=True)
     return Snapshot(final, step)
 
 

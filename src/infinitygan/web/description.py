@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from infinitygan.canvas import DEFAULT_MAX_MEMORY, generate_region
+from infinitygan.config import check_keys
 from infinitygan.models import Generator
 
 logger = logging.getLogger(__name__)
@@ -192,18 +193,11 @@ def _int_field(obj: dict[str, Any], name: str, where: str, lo: int, hi: int) -> 
     return value
 
 
-def _check_keys(obj: Any, allowed: set[str], where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise DescriptionError(f"{where} must be a JSON object")
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise DescriptionError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
-    return obj
-
-
 def spec_from_json(seed: int, obj: Any) -> CanvasSpec:
     """Validate the decoded JSON of the anchors, edits and blend and build the spec."""
-    obj = _check_keys(obj, {"anchors", "edits", "blend", "blend_kernel"}, "description")
+    obj = check_keys(
+        obj, {"anchors", "edits", "blend", "blend_kernel"}, "description", error=DescriptionError
+    )
     anchors_raw = obj.get("anchors", [])
     edits_raw = obj.get("edits", [])
     if not isinstance(anchors_raw, list) or not isinstance(edits_raw, list):
@@ -216,7 +210,7 @@ def spec_from_json(seed: int, obj: Any) -> CanvasSpec:
     anchors = []
     for i, raw in enumerate(anchors_raw):
         where = f"anchors[{i}]"
-        a = _check_keys(raw, {"y", "x", "seed"}, where)
+        a = check_keys(raw, {"y", "x", "seed"}, where, error=DescriptionError)
         anchors.append(
             Anchor(
                 y=_int_field(a, "y", where, lo, hi),
@@ -227,7 +221,9 @@ def spec_from_json(seed: int, obj: Any) -> CanvasSpec:
     edits = []
     for i, raw in enumerate(edits_raw):
         where = f"edits[{i}]"
-        e = _check_keys(raw, {"top", "left", "height", "width", "what", "seed"}, where)
+        e = check_keys(
+            raw, {"top", "left", "height", "width", "what", "seed"}, where, error=DescriptionError
+        )
         what = e.get("what")
         if what not in EDIT_KINDS:
             raise DescriptionError(

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import threading
 import time
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -31,7 +29,8 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
-from infinitygan.imageio import to_uint8
+from infinitygan._files import atomic_write_bytes
+from infinitygan.imageio import downsample2x, to_uint8
 from infinitygan.web.description import COORD_LIMIT, CanvasSpec
 
 logger = logging.getLogger(__name__)
@@ -47,22 +46,6 @@ COUNT_LEVEL_LIMIT = 5
 
 #: ``render(description, top, left, height, width) -> Tensor [3, height, width]`` in about [-1, 1].
 RenderFn = Callable[[CanvasSpec, int, int, int, int], Tensor]
-
-
-def downsample2x(image: np.ndarray) -> np.ndarray:
-    """Halve an 8-bit RGB image of even size with a 2x2 box filter, rounding half up.
-
-    Args:
-        image: uint8 array [H, W, 3] with H and W even.
-
-    Returns:
-        uint8 array [H / 2, W / 2, 3].
-    """
-    if image.ndim != 3 or image.shape[0] % 2 or image.shape[1] % 2:
-        raise ValueError(f"downsample2x needs an [H, W, C] image of even size, got {image.shape}")
-    s = image.astype(np.uint16)
-    total = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
-    return ((total + 2) >> 2).astype(np.uint8)
 
 
 def encode_png(pixels: np.ndarray, compress_level: int = 1) -> bytes:
@@ -180,7 +163,7 @@ class DiskCache:
     """PNG tiles under ``root/<model id>/<extras digest>/s<seed>/l<level>/<row>_<col>.png``.
 
     Paths are built only from validated integers and hex digests, never from URL text. Files are
-    written atomically (temporary name, then ``os.replace``). The cache is not size-bounded:
+    written atomically (:func:`infinitygan._files.atomic_write`). The cache is not size-bounded:
     delete the directory to reclaim the space.
     """
 
@@ -219,14 +202,10 @@ class DiskCache:
     def put(self, key: TileKey, data: bytes) -> None:
         """Write ``data`` for ``key`` atomically; errors are logged, not raised."""
         path = self.path(key)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, data)
         except OSError as err:
             logger.warning("cannot write cached tile %s: %s", path, err)
-            tmp.unlink(missing_ok=True)
 
 
 class Cancelled(Exception):

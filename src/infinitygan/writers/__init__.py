@@ -8,7 +8,7 @@ or Deep Zoom) atomically. See ``docs/output-formats.md``.
 
 from __future__ import annotations
 
-from infinitygan.writers._common import downsample2x
+from infinitygan.imageio import downsample2x
 from infinitygan.writers._formats import SUPPORTED_SUFFIXES, check_output_path
 from infinitygan.writers._lock import OutputBusyError, lock_output, lock_path
 from infinitygan.writers._store import ResumeMismatchError, scratch_path, settings_differences

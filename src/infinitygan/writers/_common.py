@@ -1,4 +1,4 @@
-"""Shared pieces of the canvas writers: geometry, tile checks, atomic file operations, downsampling.
+"""Shared pieces of the canvas writers: geometry, tile checks, path replacement.
 
 Everything here is format-independent. A canvas is an RGB uint8 image of shape [H, W, 3] cut
 into a regular grid of ``chunk x chunk`` chunks; the chunks in the last row and column are smaller
@@ -8,18 +8,18 @@ when H or W is not a multiple of ``chunk``.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from infinitygan._files import temp_name
 
 logger = logging.getLogger(__name__)
 
@@ -174,50 +174,6 @@ def check_tile(geometry: CanvasGeometry, y: Any, x: Any, tile: Any) -> tuple[int
                 f"edge ({total}); a single chunk here is {expected} pixels"
             )
     return y, x, np.ascontiguousarray(tile)
-
-
-def downsample2x(image: np.ndarray) -> np.ndarray:
-    """Halve an RGB image with a 2x2 box filter, rounding half up.
-
-    An odd last row or column is replicated, so an edge pixel of the result averages the pixels
-    that exist. Applied chunk by chunk with an even chunk size, this gives exactly the same result
-    as on the whole image.
-
-    Args:
-        image: uint8 array [h, w, 3].
-
-    Returns:
-        uint8 array [ceil(h / 2), ceil(w / 2), 3].
-    """
-    if image.shape[0] % 2:
-        image = np.concatenate([image, image[-1:]], axis=0)
-    if image.shape[1] % 2:
-        image = np.concatenate([image, image[:, -1:]], axis=1)
-    s = image.astype(np.uint16)
-    total = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
-    return ((total + 2) >> 2).astype(np.uint8)
-
-
-def temp_name(path: Path, tag: str = "tmp") -> Path:
-    """A unique sibling name for ``path`` (same directory, so os.replace is atomic)."""
-    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary sibling and os.replace."""
-    tmp = temp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def remove_path(path: Path) -> None:

@@ -16,8 +16,8 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 from PIL import Image
 
+from infinitygan._files import atomic_write_text
 from infinitygan.writers._common import (
-    atomic_write_bytes,
     dzi_max_level,
     pyramid_geometries,
     remove_path,
@@ -193,5 +193,5 @@ def write_dzi(store: NpyChunkStore, target: Path, options: dict[str, Any]) -> di
                 num_tiles += 1
     replace_path(staged, files_dir)
     xml = dzi_xml(g.height, g.width, ts, ov, fmt)
-    atomic_write_bytes(target, xml.encode())
+    atomic_write_text(target, xml)
     return {"files_dir": files_dir.name, "levels": max_level + 1, "tiles": num_tiles}

@@ -16,7 +16,6 @@ may race to create the same store: exactly one rename wins, the others attach to
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -27,13 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from infinitygan.writers._common import (
-    CanvasGeometry,
-    atomic_write_json,
-    downsample2x,
-    remove_path,
-    temp_name,
-)
+from infinitygan._files import atomic_write, atomic_write_json, temp_name
+from infinitygan.imageio import downsample2x
+from infinitygan.writers._common import CanvasGeometry, remove_path
 
 logger = logging.getLogger(__name__)
 
@@ -240,15 +235,7 @@ class NpyChunkStore:
             data: uint8 [h, w, 3], exactly the chunk's shape.
             level: Pyramid level (0 = canvas).
         """
-        final = self.chunk_path(cy, cx, level)
-        tmp = temp_name(final)
-        try:
-            with open(tmp, "wb") as f:
-                np.save(f, data, allow_pickle=False)
-            os.replace(tmp, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        atomic_write(self.chunk_path(cy, cx, level), lambda tmp: _save_npy(tmp, data))
 
     def get(self, cy: int, cx: int, level: int = 0) -> np.ndarray:
         """Load chunk (cy, cx) of ``level`` as uint8 [h, w, 3]."""
@@ -505,3 +492,8 @@ class ZarrChunkStore:
     def set_attrs(self, attrs: dict[str, Any]) -> None:
         """Replace the store attributes."""
         self._array.attrs.put(attrs)
+
+
+def _save_npy(path: Path, data: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, data, allow_pickle=False)

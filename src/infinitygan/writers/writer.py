@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from infinitygan._files import atomic_write_json
 from infinitygan.writers._common import (
     CanvasGeometry,
-    atomic_write_json,
     check_tile,
     replace_path,
     validate_geometry,
