@@ -203,12 +203,12 @@ def test_non_finite_terms_are_fatal_except_fp16_skips():
 def test_fp16_overflow_skips_the_update_and_training_goes_on(monkeypatch):
     import dataclasses
 
-    from infinitygan.train import losses
 
     run = dataclasses.replace(_tiny_run(pl_weight=0.0, r1_gamma=0.0), precision="fp16")
     trainer = Trainer(run, torch.device("cpu"))
-    original = losses.g_nonsaturating_loss
-    monkeypatch.setattr(losses, "g_nonsaturating_loss", lambda x: original(x) * float("inf"))
+    # The trainer binds its adversarial losses (train.loss) when it is built.
+    original = trainer.g_loss
+    monkeypatch.setattr(trainer, "g_loss", lambda x: original(x) * float("inf"))
     g0 = [p.detach().clone() for p in trainer.G.parameters()]
     scale0 = trainer.scaler_G.get_scale()
     stats = trainer.train_step(_reals(4))
