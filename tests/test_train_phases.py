@@ -203,7 +203,6 @@ def test_non_finite_terms_are_fatal_except_fp16_skips():
 def test_fp16_overflow_skips_the_update_and_training_goes_on(monkeypatch):
     import dataclasses
 
-
     run = dataclasses.replace(_tiny_run(pl_weight=0.0, r1_gamma=0.0), precision="fp16")
     trainer = Trainer(run, torch.device("cpu"))
     # The trainer binds its adversarial losses (train.loss) when it is built.
