@@ -144,29 +144,34 @@ class FolderSource(ImageSource):
         def inside(real: str) -> bool:
             return real == str(root) or real.startswith(str(root) + os.sep)
 
+        def first_visit(name: str, real: str, kind: str, seen: dict[str, str]) -> bool:
+            """Whether to follow ``name`` (its real path ``real``): inside the folder and not
+            seen before; otherwise it is recorded as left out."""
+            if not inside(real):
+                left_out.append((name, OUTSIDE, f"{kind} link to {real}"))
+                return False
+            if real in seen:
+                left_out.append((name, REPEATED, f"the {kind} {seen[real]} (a link)"))
+                return False
+            seen[real] = name
+            return True
+
         for dirpath, dirnames, filenames in os.walk(self.path, followlinks=True):
             rel = Path(dirpath).relative_to(self.path)
-            keep = []
-            for dirname in sorted(dirnames):
-                name = (rel / dirname).as_posix()
-                real = os.path.realpath(os.path.join(dirpath, dirname))
-                if not inside(real):
-                    left_out.append((name, OUTSIDE, f"folder link to {real}"))
-                elif real in seen_dirs:
-                    left_out.append((name, REPEATED, f"the folder {seen_dirs[real]} (a link)"))
-                else:
-                    seen_dirs[real] = name
-                    keep.append(dirname)
-            dirnames[:] = keep
+            dirnames[:] = [
+                d
+                for d in sorted(dirnames)
+                if first_visit(
+                    (rel / d).as_posix(),
+                    os.path.realpath(os.path.join(dirpath, d)),
+                    "folder",
+                    seen_dirs,
+                )
+            ]
             for filename in sorted(filenames):
                 name = (rel / filename).as_posix()
                 real = os.path.realpath(os.path.join(dirpath, filename))
-                if not inside(real):
-                    left_out.append((name, OUTSIDE, f"file link to {real}"))
-                elif real in seen_files:
-                    left_out.append((name, REPEATED, f"the file {seen_files[real]} (a link)"))
-                else:
-                    seen_files[real] = name
+                if first_visit(name, real, "file", seen_files):
                     found.append(name)
         self._left_out = sorted(left_out)
         if left_out:
