@@ -108,7 +108,7 @@ def main() -> None:
     p = model.patch_size
     patches = torch.rand(args.batch, 3, p, p, generator=gen) * 2 - 1
     labels = torch.rand(args.batch, generator=gen) * 2 - 1
-    chunks = [(patches.to(device), labels.to(device))]
+    chunks = trainer.real_chunks((patches, labels))
 
     def plain(step: int) -> None:
         trainer.d_step(step, chunks)

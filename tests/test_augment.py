@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from infinitygan.data.pipeline import DataConfig, vertical_label
+from infinitygan.data.pipeline import (
+    DataConfig,
+    label_per_px,
+    vertical_label,
+    zoomed_vertical_label,
+)
 from infinitygan.presets import get_preset
 from infinitygan.train import RunConfig, TrainConfig, Trainer
 from infinitygan.train.augment import augment, parse_policy
@@ -109,6 +114,37 @@ def test_real_labels_follow_the_shifted_content() -> None:
         assert matches == 1, (i, d)
     # fakes: one structure cell (8 px here) of shift moves the label by one vertical position
     assert trainer.fake_label_per_px * trainer.G.geometry.scale == pytest.approx(2 / 9)
+
+
+def test_zoomed_real_labels_move_by_their_own_slope() -> None:
+    """A zoom-z view's label changes z times slower per pixel: a shifted zoomed patch gets the
+    label of the zoomed crop at row y - dy (``zoomed_vertical_label``), not of a plain crop. The
+    slopes come with the batch (``PatchBatch.label_slopes``) and ``real_chunks`` carries them."""
+    model = get_preset("landscapes-cpu")
+    trainer = Trainer(
+        RunConfig(model=model, train=TrainConfig(batch=4, augment="translation")),
+        torch.device("cpu"),
+    )
+    data = DataConfig(model.patch_size, model.full_size, model.pre_resize)
+    scales, tops, ys = [1.0, 0.5, 2 / 3, 0.5], [0.0, 0.2, 0.1, 0.25], [10, 20, 30, 40]
+    labels = torch.tensor(
+        [zoomed_vertical_label(y, data, top=t, scale=s) for y, t, s in zip(ys, tops, scales)]
+    )
+    slopes = torch.tensor([label_per_px(data, scale=s) for s in scales])
+    patches = torch.rand(4, 3, model.patch_size, model.patch_size)
+    (chunk,) = trainer.real_chunks((patches, labels, slopes))
+    _, moved = trainer._augment(chunk[0], chunk[1], chunk[2], _gen(4))
+    _, dy = augment(patches, ("translation",), _gen(4))
+    assert bool((dy != 0).any())
+    for i, (y, t, s) in enumerate(zip(ys, tops, scales)):
+        d = int(dy[i])
+        if 0 <= y - d <= data.max_offset:
+            expected = zoomed_vertical_label(y - d, data, top=t, scale=s)
+        else:  # past the edge: the same straight line
+            expected = labels[i].item() - d * slopes[i].item()
+        assert float(moved[i]) == pytest.approx(expected, abs=1e-6)
+    (plain,) = trainer.real_chunks((patches, labels))  # no slopes: the plain 2 / (F - P)
+    assert torch.equal(plain[2], torch.full((4,), trainer.real_label_per_px))
 
 
 def test_augmented_training_step_is_deterministic_and_changes_the_result() -> None:

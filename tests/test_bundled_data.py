@@ -23,6 +23,8 @@ from infinitygan.data.bundled import (
 )
 from infinitygan.data.pipeline import (
     draw_patch,
+    label_per_px,
+    make_loader,
     vertical_label,
     zoomed_label_band,
     zoomed_vertical_label,
@@ -376,3 +378,24 @@ def test_a_substituted_sample_carries_the_label_of_the_view_it_shows(tmp_path, c
         assert float(label) == pytest.approx(dataset.views[2].label(y, config), abs=1e-6)
         assert float(label) == pytest.approx(vertical_label(y, config), abs=1e-6)
     assert "substituting the next image" in caplog.text
+    for epoch in range(2):  # the stand-in's slope too: b's window is at zoom 1
+        _, _, slope = dataset.sloped_sample(1, epoch)
+        assert float(slope) == pytest.approx(label_per_px(config), rel=1e-6)
+
+
+def test_label_slope_is_the_label_change_per_row_of_each_view(landscapes_paper) -> None:
+    """DiffAugment's translation moves a real label by dy * slope: the slope must be the label
+    change per pixel of *that* view (a zoom-z view's labels change z times slower)."""
+    dataset = landscapes_paper
+    seen = set()
+    for index, view in enumerate(dataset.views):
+        slope = dataset.label_slope(index)
+        step = view.label(1, PAPER) - view.label(0, PAPER)
+        assert slope == pytest.approx(step, rel=1e-9)
+        assert slope == pytest.approx(2 / (PAPER.max_offset * view.zoom), rel=0.02)
+        seen.add(view.zoom)
+    assert seen == set(LANDSCAPE_ZOOMS)
+    batch = next(make_loader(dataset, 16, seed=3))
+    keys = make_loader(dataset, 16, seed=3).loader.batch_sampler.keys_for_step(0)
+    expected = torch.tensor([dataset.label_slope(i) for _, i in keys])
+    torch.testing.assert_close(batch.label_slopes, expected)

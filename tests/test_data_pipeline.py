@@ -17,6 +17,7 @@ from infinitygan.data import (
     center_square,
     crop_patch,
     draw_patch,
+    label_per_px,
     make_loader,
     open_dataset,
     stream_keys,
@@ -134,14 +135,15 @@ def zip_dataset_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _batches(stream, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(stream, n: int) -> list[tuple[torch.Tensor, ...]]:
     return [tuple(next(stream)) for _ in range(n)]
 
 
 def test_batches_have_the_contract_shapes(zip_dataset_path: Path) -> None:
     dataset = open_dataset(str(zip_dataset_path), SMALL, seed=0)
     stream = make_loader(dataset, 3, seed=0)
-    patches, labels = next(stream)
+    patches, labels, slopes = next(stream)
+    assert torch.equal(slopes, torch.full((3,), label_per_px(SMALL)))
     assert patches.shape == (3, 3, 24, 24) and patches.dtype == torch.float32
     assert labels.shape == (3,) and labels.dtype == torch.float32
     assert patches.min() >= -1 and patches.max() <= 1
@@ -161,8 +163,8 @@ def test_workers_do_not_change_the_stream(zip_dataset_path: Path) -> None:
     finally:
         stream.close()
     assert torch.equal(torch.get_rng_state(), rng_state)  # the global RNG is left alone
-    for (p0, l0), (p1, l1) in zip(serial, parallel, strict=True):
-        assert torch.equal(p0, p1) and torch.equal(l0, l1)
+    for (p0, l0, s0), (p1, l1, s1) in zip(serial, parallel, strict=True):
+        assert torch.equal(p0, p1) and torch.equal(l0, l1) and torch.equal(s0, s1)
 
 
 def test_restart_at_step_k_continues_the_same_sequence(zip_dataset_path: Path) -> None:
@@ -171,8 +173,8 @@ def test_restart_at_step_k_continues_the_same_sequence(zip_dataset_path: Path) -
     resumed_stream = make_loader(dataset, 3, seed=1, start_step=5)
     resumed = _batches(resumed_stream, 3)
     assert resumed_stream.step == 8
-    for (p0, l0), (p1, l1) in zip(full[5:], resumed, strict=True):
-        assert torch.equal(p0, p1) and torch.equal(l0, l1)
+    for (p0, l0, s0), (p1, l1, s1) in zip(full[5:], resumed, strict=True):
+        assert torch.equal(p0, p1) and torch.equal(l0, l1) and torch.equal(s0, s1)
     other_seed = _batches(make_loader(dataset, 3, seed=2), 1)
     assert not torch.equal(other_seed[0][0], full[0][0])
 

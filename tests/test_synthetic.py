@@ -121,7 +121,7 @@ def test_synthetic_training_source_follows_the_contract() -> None:
     assert torch.equal(
         dataset.full_image(12), torch.from_numpy(expected.copy()).permute(2, 0, 1) / 127.5 - 1
     )
-    patches, labels = next(make_loader(dataset, 4, seed=0))
+    patches, labels, _ = next(make_loader(dataset, 4, seed=0))
     assert patches.shape == (4, 3, 24, 24) and labels.shape == (4,)
     wide = SyntheticLandscapeDataset(config, seed=7, render_size=(30, 60), num_images=10)
     assert len(wide) == 10 and wide.full_image(0).shape == (3, 40, 40)

@@ -7,7 +7,7 @@ Typical use::
     dataset = open_dataset("photos.zip", DataConfig(), seed=0)   # or "synthetic"
     dataset.scan.write(run_dir)                                   # path datasets only
     stream = make_loader(dataset, 16, seed=0, start_step=step, num_workers=2)
-    patches, labels = next(stream)   # [16, 3, 101, 101] in [-1, 1], [16] in [-1, 1]
+    patches, labels, _ = next(stream)   # [16, 3, 101, 101] in [-1, 1], [16] in [-1, 1]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from infinitygan.data.pipeline import (
     crop_patch,
     draw_patch,
     epoch_of_step,
+    label_per_px,
     make_loader,
     open_image_collection,
     stream_keys,
@@ -93,4 +94,5 @@ __all__ = [
     "vertical_label",
     "zoomed_label_band",
     "zoomed_vertical_label",
+    "label_per_px",
 ]

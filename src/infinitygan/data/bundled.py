@@ -35,6 +35,7 @@ from PIL import Image
 from infinitygan.data.pipeline import (
     DataConfig,
     PatchDataset,
+    label_per_px,
     to_full_image,
     zoomed_label_band,
     zoomed_vertical_label,
@@ -250,6 +251,10 @@ class PhotoWindowsDataset(PatchDataset):
 
     def patch_label(self, index: int, y: int) -> float:
         return self.views[index].label(y, self.config)
+
+    def label_slope(self, index: int) -> float:
+        view = self.views[index]
+        return label_per_px(self.config, scale=view.side / view.frame_side)
 
 
 def open_bundled_landscapes(config: DataConfig, *, seed: int) -> PhotoWindowsDataset:

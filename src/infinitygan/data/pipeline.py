@@ -189,6 +189,19 @@ def zoomed_vertical_label(y: int, config: DataConfig, *, top: float, scale: floa
     return 2.0 * offset / config.max_offset - 1.0
 
 
+def label_per_px(config: DataConfig, *, scale: float = 1.0) -> float:
+    """Change of a patch's vertical label per pixel its content moves down in the full image.
+
+    ``2 / (F - P)`` for plain labels (``vertical_label``); for a zoomed crop of relative side
+    ``scale`` (``zoomed_vertical_label``) ``scale`` times that, as one crop pixel covers
+    ``scale`` frame pixels. DiffAugment's translation moves real labels by this slope; 0 when
+    ``F == P`` (one position).
+    """
+    if config.max_offset == 0:
+        return 0.0
+    return 2.0 * scale / config.max_offset
+
+
 def zoomed_label_band(scale: float, config: DataConfig) -> tuple[float, float]:
     """Range of crop tops (frame sides) for which ``zoomed_vertical_label`` stays in [-1, 1].
 
@@ -297,6 +310,11 @@ class PatchDataset(Dataset):
         """
         return vertical_label(y, self.config)
 
+    def label_slope(self, index: int) -> float:
+        """Label change per pixel of downward content shift for image ``index``
+        (``label_per_px``); datasets of zoomed crops override it with the crop's scale."""
+        return label_per_px(self.config)
+
     # -- samples --------------------------------------------------------------------------
     def _full_or_substitute(self, index: int) -> np.ndarray:
         """The full image of ``index``, or of the next loadable index when that one fails."""
@@ -330,13 +348,22 @@ class PatchDataset(Dataset):
             ``(patch, label)``: float32 [3, P, P] in [-1, 1] and a float32 scalar tensor in
             [-1, 1] (the vertical position of the patch).
         """
+        patch, label, _ = self.sloped_sample(index, epoch)
+        return patch, label
+
+    def sloped_sample(
+        self, index: int, epoch: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``sample`` plus the label's ``label_slope`` (float32 scalar) of the image actually
+        loaded (a failed image is replaced by the next one, whose zoom may differ)."""
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} images")
         draw = draw_patch(self.seed, epoch, index, self.config)
         loaded, full = self._load_or_substitute(index)
         patch = crop_patch(full, draw, self.config)
         label = torch.tensor(self.patch_label(loaded, draw.y), dtype=torch.float32)
-        return to_tensor(patch), label
+        slope = torch.tensor(self.label_slope(loaded), dtype=torch.float32)
+        return to_tensor(patch), label, slope
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(key, tuple):
@@ -444,15 +471,32 @@ def open_image_collection(
 
 
 class PatchBatch(NamedTuple):
-    """A batch: ``patches`` float32 [B, 3, P, P] in [-1, 1], ``labels`` float32 [B]."""
+    """A batch: ``patches`` float32 [B, 3, P, P] in [-1, 1], ``labels`` float32 [B] and
+    ``label_slopes`` float32 [B] (each label's change per pixel of downward content shift, for
+    augmentations that move the content)."""
 
     patches: torch.Tensor
     labels: torch.Tensor
+    label_slopes: torch.Tensor
 
 
-def _collate(samples: list[tuple[torch.Tensor, torch.Tensor]]) -> PatchBatch:
-    patches, labels = zip(*samples)
-    return PatchBatch(default_collate(list(patches)), default_collate(list(labels)))
+def _collate(samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> PatchBatch:
+    patches, labels, slopes = zip(*samples)
+    return PatchBatch(*(default_collate(list(t)) for t in (patches, labels, slopes)))
+
+
+class _SlopedSamples(Dataset):
+    """The loader's view of a PatchDataset: items are ``sloped_sample`` triples."""
+
+    def __init__(self, dataset: PatchDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        epoch, index = key
+        return self.dataset.sloped_sample(int(index), int(epoch))
 
 
 def stream_keys(num_images: int, seed: int, start: int, count: int) -> list[tuple[int, int]]:
@@ -560,7 +604,8 @@ def make_loader(
         prefetch_factor: batches prefetched per worker.
 
     Returns:
-        A BatchStream yielding ``PatchBatch(patches [B, 3, P, P], labels [B])`` forever.
+        A BatchStream yielding ``PatchBatch(patches [B, 3, P, P], labels [B], label_slopes
+        [B])`` forever.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -584,7 +629,7 @@ def make_loader(
     if num_workers > 0:
         extra = {"persistent_workers": True, "prefetch_factor": prefetch_factor}
     loader = DataLoader(
-        dataset,
+        _SlopedSamples(dataset),
         batch_sampler=sampler,
         num_workers=num_workers,
         collate_fn=_collate,
@@ -613,6 +658,7 @@ __all__ = [
     "crop_patch",
     "draw_patch",
     "epoch_of_step",
+    "label_per_px",
     "make_loader",
     "open_image_collection",
     "resize_square",

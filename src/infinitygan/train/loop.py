@@ -277,6 +277,7 @@ def _train(
     result = TrainResult(run_dir, start_step, start_step, snapshot.path if snapshot else None)
     tick = _TickAccumulator()
     tick_start_time = time.perf_counter()
+    cpu_mark = time.process_time()
     tick_start_images = trainer.images_seen
     tick_start_step = start_step
     try:
@@ -287,10 +288,13 @@ def _train(
             batch = next(stream)
             if main and step == 0:
                 samples.write_reals_grid(batch.patches, run_dir)
-            step_stats = trainer.train_step((batch.patches, batch.labels))
+            step_stats = trainer.train_step(batch)
             tick.add(step_stats)
             done = step + 1
             last = done == run.total_steps
+            now_cpu = time.process_time()
+            trainer.cpu_seconds += now_cpu - cpu_mark
+            cpu_mark = now_cpu
             if done % run.tick_every == 0 or last:
                 elapsed = time.perf_counter() - tick_start_time
                 kimg_tick = (trainer.images_seen - tick_start_images) / 1000
@@ -302,6 +306,7 @@ def _train(
                     "lr/G": trainer.lr_G,
                     "lr/D": trainer.lr_D,
                     "G/pl_mean": float(trainer.pl_mean),
+                    "cpu_hours": trainer.cpu_seconds / 3600,
                     "time": time.time(),
                     **tick.reduce(dist_info, device),
                     **_memory_stats(device),
@@ -368,7 +373,11 @@ def _snapshot(
         G_ema=trainer.G_ema,
         D=trainer.D,
         state=state,
-        extra={"kimg": trainer.images_seen / 1000, "images_seen": trainer.images_seen},
+        extra={
+            "kimg": trainer.images_seen / 1000,
+            "images_seen": trainer.images_seen,
+            "cpu_hours": trainer.cpu_seconds / 3600,
+        },
     )
     for p in snapshots.prune_snapshots(run_dir, run.keep_snapshots):
         logger.info("pruned snapshot %s", p.name)

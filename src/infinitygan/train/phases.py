@@ -51,6 +51,9 @@ from infinitygan.train.distributed import (
 
 logger = logging.getLogger(__name__)
 
+RealChunk = tuple[Tensor, Tensor, Tensor]
+"""One round's reals: patches [g, 3, P, P], labels [g], label slopes [g] (per px of shift)."""
+
 PHASE_D, PHASE_R1, PHASE_G, PHASE_PL = 1, 2, 3, 4
 PHASE_AUGMENT = 16  # added to a phase: the key of that phase's augmentation draws
 FP16_MIN_SCALE = 2.0**-14  # a GradScaler scale this low means fp16 overflows every step
@@ -251,7 +254,8 @@ class Trainer:
         self.has_structure = run.model.structure.num_layers > 0
         self.augment_policy = parse_policy(tc.augment)
         # Label change per pixel of vertical content shift: reals are labelled by the crop row
-        # (2 / (F - P) per px), fakes by the window row in structure cells (2 / (V - 1) per cell).
+        # (2 / (F - P) per px, or a zoomed view's own slope that its batch carries), fakes by
+        # the window row in structure cells (2 / (V - 1) per cell).
         spread = run.model.full_size - run.model.patch_size
         self.real_label_per_px = 2.0 / spread if spread > 0 else 0.0
         self.G = build_generator(run.model, seed=tc.seed).to(device)
@@ -282,6 +286,7 @@ class Trainer:
         self.pl_mean = torch.zeros((), dtype=torch.float32, device=device)
         self.step = 0
         self.images_seen = 0
+        self.cpu_seconds = 0.0  # CPU time of the training process, over all resumes
 
         self.eager = GeneratorFns(
             mapping=self.G.mapping_network,
@@ -344,10 +349,10 @@ class Trainer:
         )
 
     def _augment(
-        self, images: Tensor, labels: Tensor | None, per_px: float, gen: torch.Generator
+        self, images: Tensor, labels: Tensor | None, per_px: float | Tensor, gen: torch.Generator
     ) -> tuple[Tensor, Tensor | None]:
         """DiffAugment ``images`` (identity without a policy); vertical labels move with the
-        content."""
+        content by ``per_px`` per pixel (one slope, or one per sample)."""
         if not self.augment_policy:
             return images, labels
         out, dy = augment(images, self.augment_policy, gen)
@@ -403,7 +408,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ phases
     @_in_math_mode
-    def d_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+    def d_step(self, step: int, reals: list[RealChunk]) -> dict[str, Tensor]:
         """Adversarial loss (``train.loss``) on reals and fakes plus the coordinate L1 on both (D
         updated; no coordinate L1 for models without a structure synthesizer or D coordinate
         head)."""
@@ -411,7 +416,7 @@ class Trainer:
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         stats: dict[str, Tensor] = {}
-        for (patches, labels), chunk in zip(reals, self._chunk_ids()):
+        for (patches, labels, slopes), chunk in zip(reals, self._chunk_ids()):
             inputs = self._sample(step, PHASE_D, chunk, self.batch_gpu, self.has_structure)
             gen = self._augment_generator(step, PHASE_D, chunk)
             fake_labels = inputs.labels
@@ -421,7 +426,7 @@ class Trainer:
                     fakes, fake_labels = self._augment(
                         fakes, fake_labels, self.fake_label_per_px, gen
                     )
-                    patches, labels = self._augment(patches, labels, self.real_label_per_px, gen)
+                    patches, labels = self._augment(patches, labels, slopes, gen)
                 fake_logits, fake_coord = self.D_fast(fakes.detach())
                 real_logits, real_coord = self.D_fast(patches)
             terms = {"D/adv": self.d_loss(real_logits, fake_logits)}
@@ -446,14 +451,14 @@ class Trainer:
         return stats
 
     @_in_math_mode
-    def r1_step(self, step: int, reals: list[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+    def r1_step(self, step: int, reals: list[RealChunk]) -> dict[str, Tensor]:
         """Lazy R1 on reals, weight ``gamma / 2 * interval`` (fp32, eager)."""
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         stats: dict[str, Tensor] = {}
         weight = losses.r1_loss_weight(self.cfg.r1_gamma, self.cfg.r1_interval)
-        for (patches, _), chunk in zip(reals, self._chunk_ids()):
+        for (patches, _, _), chunk in zip(reals, self._chunk_ids()):
             x = patches.detach().float().requires_grad_(True)
             seen, _ = self._augment(x, None, 0.0, self._augment_generator(step, PHASE_R1, chunk))
             logits, _ = self.D(seen)
@@ -568,13 +573,17 @@ class Trainer:
             b_ema.copy_(b)
         return beta
 
-    def train_step(self, reals: tuple[Tensor, Tensor]) -> dict[str, float]:
-        """One full step on this rank's real batch (patches [b, 3, P, P], labels [b]).
+    def real_chunks(self, reals: tuple[Tensor, ...]) -> list[RealChunk]:
+        """This rank's real batch as the rounds ``d_step`` and ``r1_step`` take.
 
-        Returns:
-            Loss terms of this rank averaged over its rounds (lazy terms only when they ran).
+        Args:
+            reals: ``(patches [b, 3, P, P], labels [b])`` or ``(patches, labels, label_slopes
+                [b])`` (a ``PatchBatch``); without slopes every label moves by the plain
+                ``2 / (F - P)`` per pixel of augmented shift.
         """
-        patches, labels = reals
+        if len(reals) not in (2, 3):
+            raise ValueError(f"expected (patches, labels[, label_slopes]), got {len(reals)} items")
+        patches, labels = reals[0], reals[1]
         if patches.shape[0] != self.batch_rank:
             raise ValueError(
                 f"expected {self.batch_rank} real patches per process, got {patches.shape[0]}"
@@ -583,10 +592,23 @@ class Trainer:
             memory_format=self.memory_format
         )
         labels = labels.to(self.device, non_blocking=True)
+        if len(reals) == 3:
+            slopes = reals[2].to(self.device, torch.float32, non_blocking=True)
+        else:
+            slopes = torch.full_like(labels, self.real_label_per_px, dtype=torch.float32)
         g = self.batch_gpu
-        chunks = [
-            (patches[i * g : (i + 1) * g], labels[i * g : (i + 1) * g]) for i in range(self.rounds)
+        return [
+            (patches[i * g : (i + 1) * g], labels[i * g : (i + 1) * g], slopes[i * g : (i + 1) * g])
+            for i in range(self.rounds)
         ]
+
+    def train_step(self, reals: tuple[Tensor, ...]) -> dict[str, float]:
+        """One full step on this rank's real batch (see ``real_chunks``).
+
+        Returns:
+            Loss terms of this rank averaged over its rounds (lazy terms only when they ran).
+        """
+        chunks = self.real_chunks(reals)
         step = self.step
         terms = self.d_step(step, chunks)
         if self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0:
@@ -616,6 +638,7 @@ class Trainer:
         return {
             "step": self.step,
             "images_seen": self.images_seen,
+            "cpu_seconds": self.cpu_seconds,
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
             "scaler_G": self.scaler_G.state_dict(),
@@ -628,6 +651,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.images_seen = int(state["images_seen"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))  # absent before 2026-12
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         if state.get("scaler_G"):
