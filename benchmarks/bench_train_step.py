@@ -3,6 +3,13 @@
 Usage:
     python benchmarks/bench_train_step.py [--preset paper-101] [--batch 4] [--iters 3]
         [--precision fp32] [--threads 2] [--device cpu] [--d-kind stylegan2|projected]
+    python benchmarks/bench_train_step.py --sweep [--preset landscapes-cpu] [--threads 1]
+
+``--sweep`` measures training images per second (batch / (plain + R1 / 16): the lazy R1 step
+runs every 16th step) for both discriminator kinds: batch 4, 8, 16 and 32 in float32, then at
+the best batch channels-last, bf16 autocast (only where the device computes bf16 natively:
+``runtime.native_bf16``; the JSON says which path ran) and ``torch.compile``; it ends with the
+fastest setting per kind.
 
 Times the phases of :class:`infinitygan.train.Trainer` exactly as training runs them (fresh
 latents every call, random real patches), after one warm-up iteration. A "plain" iteration is
@@ -29,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _peak import conv_peak_flops, machine  # noqa: E402
 
 from infinitygan.presets import get_preset  # noqa: E402
+from infinitygan.runtime import native_bf16  # noqa: E402
 from infinitygan.train import RunConfig, TrainConfig, Trainer  # noqa: E402
 
 OFFICIAL_PLAIN_ITERATION_S = (66.0, 80.0)  # reference-spec §11.4, batch 4, this CPU
@@ -62,6 +70,88 @@ def timed(fn, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+def images_per_second(
+    model, batch: int, precision: str, channels_last: bool, compile_: bool, iters: int, device
+) -> dict:
+    """Median plain step, R1 step and training images/s of one setting (after one warm-up)."""
+    run = RunConfig(
+        model=model,
+        train=TrainConfig(batch=batch),
+        device=str(device),
+        precision=precision,
+        channels_last=channels_last,
+        compile=compile_,
+        sample_seeds=(),
+    )
+    trainer = Trainer(run, device)
+    gen = torch.Generator().manual_seed(0)
+    p = model.patch_size
+    patches = torch.rand(batch, 3, p, p, generator=gen) * 2 - 1
+    chunks = trainer.real_chunks((patches, torch.rand(batch, generator=gen) * 2 - 1))
+    t0 = time.perf_counter()
+    trainer.d_step(1, chunks)
+    trainer.g_step(1)
+    trainer.r1_step(1, chunks)
+    trainer.check_finite(1)
+    warmup = time.perf_counter() - t0
+    plain, r1 = [], []
+    for i in range(iters):
+        step = 2 + i
+        plain.append(
+            timed(lambda s=step: (trainer.d_step(s, chunks), trainer.g_step(s)), device)
+            + timed(trainer.update_ema, device)
+        )
+        r1.append(timed(lambda s=step: trainer.r1_step(s, chunks), device))
+        trainer.check_finite(step)
+    plain_s, r1_s = statistics.median(plain), statistics.median(r1)
+    return {
+        "batch": batch,
+        "precision": precision,
+        "channels_last": channels_last,
+        "compile": compile_,
+        "plain_s": round(plain_s, 4),
+        "r1_s": round(r1_s, 4),
+        "warmup_s": round(warmup, 2),
+        "images_per_s": round(batch / (plain_s + r1_s / 16), 3),
+    }
+
+
+def sweep(args: argparse.Namespace, device: torch.device) -> dict:
+    """The ``--sweep`` grid (see the module docstring)."""
+    bf16 = native_bf16(device)
+    base = get_preset(args.preset)
+    kinds: dict[str, list[dict]] = {}
+    for kind in ("stylegan2", "projected"):
+        model = dataclasses.replace(
+            base, discriminator=dataclasses.replace(base.discriminator, kind=kind)
+        )
+        rows = [
+            images_per_second(model, b, "fp32", False, False, args.iters, device)
+            for b in (4, 8, 16, 32)
+        ]
+        best = max(rows, key=lambda r: r["images_per_s"])["batch"]
+        variants = [("fp32", True, False)]
+        if bf16:
+            variants += [("bf16", False, False), ("bf16", True, False)]
+        if args.compile:
+            variants += [("fp32", False, True)]
+        for precision, cl, comp in variants:
+            rows.append(images_per_second(model, best, precision, cl, comp, args.iters, device))
+        kinds[kind] = rows
+        print(json.dumps({"kind": kind, "rows": rows}), file=sys.stderr, flush=True)
+    return {
+        "benchmark": "train_step_sweep",
+        "machine": machine(),
+        "preset": args.preset,
+        "native_bf16": bf16,
+        "bf16_path": "measured (native bf16)" if bf16 else "skipped: no native bf16 on this device",
+        "iters": args.iters,
+        "conv3x3_fp32_gflops": round(conv_peak_flops(device=args.device) / 1e9, 1),
+        "rows": kinds,
+        "fastest": {k: max(rows, key=lambda r: r["images_per_s"]) for k, rows in kinds.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="paper-101")
@@ -82,11 +172,23 @@ def main() -> None:
         default=None,
         help="NHWC memory format (default: on for CUDA, off for CPU)",
     )
+    parser.add_argument("--sweep", action="store_true", help="the throughput grid (see above)")
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --sweep: include torch.compile (minutes of compilation per setting)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.sweep:
+        out = sweep(args, device)
+        out["load_average_1min"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+        print(json.dumps(out, indent=2))
+        return
 
     peaks = {
         "conv3x3_fp32_gflops": conv_peak_flops(device=args.device) / 1e9,

@@ -154,6 +154,25 @@ def precision_context(
             yield
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (bf16 autocast can then be faster than
+    float32): CUDA GPUs that support it, CPUs with AVX512-BF16 or AMX-BF16. Elsewhere bf16 is
+    emulated and slower (e.g. AMD EPYC without AVX-512)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool({"avx512_bf16", "amx_bf16"} & flags)
+    except OSError:
+        pass
+    return False
+
+
 def strict_fp32(device: torch.device) -> contextlib.AbstractContextManager[None]:
     """Strict IEEE float32 on CUDA inside the block (reference features, metrics)."""
     return math_mode(device, "ieee")
