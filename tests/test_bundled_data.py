@@ -12,6 +12,7 @@ from PIL import Image
 
 from infinitygan.data import DATASETS, DataConfig, open_dataset
 from infinitygan.data.bundled import (
+    HELD_OUT,
     LANDSCAPE_ZOOMS,
     LANDSCAPES_DIR,
     PhotoView,
@@ -399,3 +400,18 @@ def test_label_slope_is_the_label_change_per_row_of_each_view(landscapes_paper) 
     keys = make_loader(dataset, 16, seed=3).loader.batch_sampler.keys_for_step(0)
     expected = torch.tensor([dataset.label_slope(i) for _, i in keys])
     torch.testing.assert_close(batch.label_slopes, expected)
+
+
+def test_train_and_holdout_split_the_bundled_photos() -> None:
+    """``landscapes-train`` + ``landscapes-holdout`` are ``landscapes``, photo for photo, with
+    the same views; the held-out photos are ordinary photos (no panoramas)."""
+    config = DataConfig(patch_size=53, full_size=101, pre_resize=66)
+    sets = {n: open_dataset(n, config, seed=0) for n in DATASETS if n.startswith("landscapes")}
+    assert set(sets) == {"landscapes", "landscapes-train", "landscapes-holdout"}
+    photos = {n: {v.path.name for v in d.views} for n, d in sets.items()}
+    assert photos["landscapes-holdout"] == set(HELD_OUT) and len(HELD_OUT) == 5
+    assert not photos["landscapes-train"] & photos["landscapes-holdout"]
+    assert photos["landscapes-train"] | photos["landscapes-holdout"] == photos["landscapes"]
+    assert not any(is_loop(Path(name)) for name in HELD_OUT)
+    views = set(sets["landscapes"].views)
+    assert set(sets["landscapes-train"].views) | set(sets["landscapes-holdout"].views) == views

@@ -51,6 +51,11 @@ LOOP_SUFFIX = "-360"
 LANDSCAPE_ZOOMS = (1.0, 1.5, 2.0)
 """Zooms of the ``landscapes`` source: each window, plus one crop at 1.5x and one at 2x."""
 
+HELD_OUT = ("aitzgorri.jpg", "fog.jpg", "green-hills.jpg", "storm.jpg", "sunset.jpg")
+"""Five ordinary photos that ``landscapes-train`` leaves out (``landscapes-holdout`` is them):
+the shipped model never sees them, so fine-tuning it on them (``train --init landscapes``)
+measures adaptation to new photos."""
+
 _VIEW_TAG = 0x56494557  # "VIEW": keeps the view placement apart from other random streams
 
 
@@ -260,3 +265,17 @@ class PhotoWindowsDataset(PatchDataset):
 def open_bundled_landscapes(config: DataConfig, *, seed: int) -> PhotoWindowsDataset:
     """The ``"landscapes"`` source: views of the bundled photos at ``LANDSCAPE_ZOOMS``."""
     return PhotoWindowsDataset(bundled_landscape_files(), config, seed=seed, zooms=LANDSCAPE_ZOOMS)
+
+
+def open_landscapes_train(config: DataConfig, *, seed: int) -> PhotoWindowsDataset:
+    """``"landscapes-train"``: the bundled photos but ``HELD_OUT`` (the shipped model's data)."""
+    files = [p for p in bundled_landscape_files() if p.name not in HELD_OUT]
+    return PhotoWindowsDataset(files, config, seed=seed, zooms=LANDSCAPE_ZOOMS)
+
+
+def open_landscapes_holdout(config: DataConfig, *, seed: int) -> PhotoWindowsDataset:
+    """``"landscapes-holdout"``: only the ``HELD_OUT`` photos (for fine-tuning experiments)."""
+    files = [p for p in bundled_landscape_files() if p.name in HELD_OUT]
+    if len(files) != len(HELD_OUT):
+        raise DataError(f"the bundled photos {', '.join(HELD_OUT)} are not all installed")
+    return PhotoWindowsDataset(files, config, seed=seed, zooms=LANDSCAPE_ZOOMS)

@@ -13,7 +13,11 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
-from infinitygan.data.bundled import open_bundled_landscapes
+from infinitygan.data.bundled import (
+    open_bundled_landscapes,
+    open_landscapes_holdout,
+    open_landscapes_train,
+)
 from infinitygan.data.pipeline import DataConfig, PatchDataset, open_image_collection
 from infinitygan.data.synthetic import SyntheticLandscapeDataset
 
@@ -31,6 +35,8 @@ def _open_synthetic(config: DataConfig, *, seed: int) -> PatchDataset:
 DATASETS: dict[str, DatasetFactory] = {
     "synthetic": _open_synthetic,
     "landscapes": open_bundled_landscapes,
+    "landscapes-train": open_landscapes_train,
+    "landscapes-holdout": open_landscapes_holdout,
 }
 """Named training sources, looked up before paths."""
 
