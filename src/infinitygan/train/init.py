@@ -9,12 +9,13 @@ MODEL is one of
   (:func:`discriminator_file_for`) when there is one, otherwise from scratch (a warning, and
   ``InitSource.discriminator`` is None in ``training_options.json``).
 
-The run takes MODEL's architecture (its embedded model config; the discriminator's from the
-discriminator file); a preset or discriminator setting that changes what the weights need is an
-error. The optimisers, the step counter, the images seen and the path-length mean start fresh,
-in a new run folder. :func:`resolve_init` checks everything before a run folder is made;
-:func:`apply_init` loads the weights into a new run's networks (and again when a run without a
-snapshot is resumed, after checking that the files did not change).
+The run takes MODEL's architecture (the model config embedded in its generator file, which
+includes the discriminator's); every weight file must fit it exactly, and a preset or
+discriminator setting that changes what the weights need is an error. The optimisers, the
+step counter, the images seen and the path-length mean start fresh, in a new run folder.
+:func:`resolve_init` checks everything before a run folder is made; :func:`apply_init` loads
+the weights into a new run's networks (and again when a run without a snapshot is resumed,
+after checking that the files did not change).
 """
 
 from __future__ import annotations
@@ -145,13 +146,12 @@ def resolve_init(
             f"{files.generator} and {files.generator_ema} embed different model configs"
         )
     if files.discriminator is not None:
-        d_config, d_patch = read_discriminator_config(files.discriminator)
+        _, d_patch = read_discriminator_config(files.discriminator)
         if d_patch != model.patch_size:
             raise CheckpointError(
                 f"{files.discriminator}: a discriminator of {d_patch}-px patches, but "
                 f"{spec} generates {model.patch_size}-px patches"
             )
-        model = dataclasses.replace(model, discriminator=d_config)
     if preset is not None:
         _check_preset(spec, model, preset)
     if discriminator:
