@@ -3,7 +3,9 @@
 #
 # Usage:  scripts/train_bundled_model.sh [OUTDIR]        (default OUTDIR: runs)
 #         scripts/train_bundled_model.sh --export RUN_DIR [STEP]
-#             (write the bundled file from the run's latest snapshot, or from the one at STEP)
+#             (write the bundled file from the run's latest snapshot, or from the one at STEP,
+#             and its discriminator, for `infinitygan train --init landscapes`, to
+#             src/infinitygan/assets/models/discriminators/landscapes.safetensors; both float16)
 #
 # What was run for the shipped file (see docs/bundled-model.md): this script with STEPS=10000 on
 # the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000,
@@ -30,8 +32,16 @@ import json
 import sys
 from pathlib import Path
 
-from infinitygan.checkpoint import load_generator, read_metadata, save_generator
-from infinitygan.train.snapshots import G_EMA_FILE, latest_snapshot, list_snapshots
+from infinitygan.checkpoint import BUNDLED_DIR, load_generator, read_metadata, save_generator
+from infinitygan.train.init import discriminator_file_for
+from infinitygan.train.snapshots import (
+    D_FILE,
+    G_EMA_FILE,
+    latest_snapshot,
+    list_snapshots,
+    load_discriminator,
+    save_discriminator,
+)
 
 run_dir = Path(sys.argv[1])
 wanted = int(sys.argv[2]) if sys.argv[2] else None
@@ -76,6 +86,13 @@ save_generator(G, out, half=True, extra=extra)
 out.chmod(0o644)
 print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {source}:")
 print(json.dumps(extra, indent=2))
+# The discriminator trained with it, where `--init landscapes` looks for it.
+d_source = snap.path / D_FILE
+d_out = out.parent / discriminator_file_for(BUNDLED_DIR / out.name).relative_to(BUNDLED_DIR)
+d_extra = {k: extra[k] for k in ("source", "run", "snapshot", "step", "kimg") if k in extra}
+save_discriminator(load_discriminator(d_source), d_out, half=True, extra=d_extra)
+d_out.chmod(0o644)
+print(f"wrote {d_out} ({d_out.stat().st_size / 1e6:.2f} MB) from {d_source}")
 PY
     exit 0
 fi

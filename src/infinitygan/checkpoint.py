@@ -137,6 +137,15 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return meta
 
 
+def read_model_config(path: str | Path) -> ModelConfig:
+    """The model config embedded in a generator file (validated; the weights are not read)."""
+    meta = read_metadata(path)
+    try:
+        return ModelConfig.from_json(meta["config"])
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"{path}: the embedded model config is invalid: {err}") from None
+
+
 RANDOM_PREFIX = "random:"
 
 
@@ -189,11 +198,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
         except ValueError as err:
             raise CheckpointError(str(err)) from None
     path = resolve_model_path(path)
-    meta = read_metadata(path)
-    try:
-        config = ModelConfig.from_json(meta["config"])
-    except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{path}: the embedded model config is invalid: {err}") from None
+    config = read_model_config(path)
     try:
         state = load_file(str(path))
     except Exception as err:

@@ -50,7 +50,7 @@ def user_message(text: str) -> str:
     return re.sub(r"\bTrainConfig\.(\w+)", r"--set train.\1", text)
 
 
-_RESUME_FIXED = ("preset", "data", "batch", "batch_gpu", "seed", "set_items")
+_RESUME_FIXED = ("preset", "init", "data", "batch", "batch_gpu", "seed", "set_items")
 
 
 def parse_set(items: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -149,6 +149,13 @@ class _TqdmHandler(logging.Handler):
     "(default paper-101).",
 )
 @click.option(
+    "--init",
+    "init",
+    default=None,
+    help="Fine-tune: start from a trained model (a bundled name such as landscapes, a generator "
+    ".safetensors file, or a run / snapshot folder) with its architecture.",
+)
+@click.option(
     "--outdir", type=click.Path(path_type=Path), default=Path("runs"), help="Run folders."
 )
 @click.option("--batch", type=int, default=None, help="GLOBAL batch over all GPUs (default 16).")
@@ -205,6 +212,7 @@ class _TqdmHandler(logging.Handler):
 def train_command(
     data: str | None,
     preset: str | None,
+    init: str | None,
     outdir: Path,
     batch: int | None,
     batch_gpu: int | None,
@@ -232,6 +240,7 @@ def train_command(
     Examples:
       infinitygan train --data synthetic --preset tiny --batch 4 --steps 400
       infinitygan train --data photos.zip --preset paper-101 --batch 16 --kimg 12800
+      infinitygan train --data photos/ --init landscapes --batch 4 --steps 2000
       infinitygan train --resume runs/00000-tiny-synthetic-b4 --steps 800
       torchrun --nproc_per_node=4 -m infinitygan train --data photos.zip --batch 16
 
@@ -243,6 +252,7 @@ def train_command(
 
     given = {
         "preset": preset,
+        "init": init,
         "data": data,
         "batch": batch,
         "batch_gpu": batch_gpu,
@@ -276,6 +286,11 @@ def train_command(
                     model,
                     discriminator=dataclasses.replace(model.discriminator, **disc_overrides),
                 )
+            init_source = None
+            if init is not None:
+                from infinitygan.train.init import resolve_init
+
+                init_source, model = resolve_init(init, preset=preset, discriminator=disc_overrides)
             train_cfg = TrainConfig(
                 **{
                     "batch": batch if batch is not None else 16,
@@ -289,6 +304,7 @@ def train_command(
                 train=train_cfg,
                 data=data,
                 total_steps=steps_for(kimg, steps, train_cfg.batch, default_kimg=12800),
+                init=init_source,
             )
             run_dir = None
         if device is not None:

@@ -112,6 +112,40 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class InitSource:
+    """The weights a fine-tuning run (``infinitygan train --init MODEL``) starts from.
+
+    Recorded in ``training_options.json`` so that ``--resume`` of a run without a snapshot yet
+    applies the same weights again (after checking that the files did not change). Paths are
+    absolute; each file's SHA-256 is recorded beside it. See :mod:`infinitygan.train.init`.
+
+    Attributes:
+        model: MODEL as given (a bundled name, a generator file, a run or snapshot folder).
+        generator: the file G's weights come from.
+        generator_sha256: its SHA-256.
+        generator_ema: the file G_ema's weights come from (``generator`` for a generator file).
+        generator_ema_sha256: its SHA-256.
+        discriminator: the file D's weights come from; None: D started from scratch (MODEL had
+            no discriminator file).
+        discriminator_sha256: its SHA-256 (None with ``discriminator``).
+    """
+
+    model: str
+    generator: str
+    generator_sha256: str
+    generator_ema: str
+    generator_ema_sha256: str
+    discriminator: str | None = None
+    discriminator_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.discriminator is None) != (self.discriminator_sha256 is None):
+            raise ValueError(
+                "InitSource.discriminator and InitSource.discriminator_sha256 are given together"
+            )
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a training run needs: model, algorithm, data and output cadence.
 
@@ -133,6 +167,7 @@ class RunConfig:
         workers: data-loader worker processes per rank.
         tensorboard: also write TensorBoard scalars (needs the ``tb`` extra).
         sample_seeds: canvas seeds of the sample grids (empty: no generated grids).
+        init: the weights the run starts from (``--init``); None: freshly initialised networks.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -150,6 +185,7 @@ class RunConfig:
     workers: int = 0
     tensorboard: bool = False
     sample_seeds: tuple[int, ...] = tuple(range(8))
+    init: InitSource | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_seeds", tuple(int(s) for s in self.sample_seeds))
@@ -184,6 +220,9 @@ class RunConfig:
             data["train"] = TrainConfig(**data["train"])
         if "sample_seeds" in data:
             data["sample_seeds"] = tuple(data["sample_seeds"])
+        if data.get("init") is not None:  # absent from runs written before --init existed
+            check_keys(data["init"], InitSource, "RunConfig.init")
+            data["init"] = InitSource(**data["init"])
         return cls(**data)
 
     @classmethod

@@ -29,6 +29,7 @@ from infinitygan.train.distributed import (
     broadcast_module,
     check_in_sync,
 )
+from infinitygan.train.init import apply_init
 from infinitygan.train.phases import NonFiniteLossError, Trainer
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,8 @@ def training_loop(
         run_dir: the run folder (created by :func:`infinitygan.train.runs.allocate_run_dir`).
         dataset: real patches with vertical labels (:mod:`infinitygan.data`).
         dist_info: this process's rank (see :mod:`infinitygan.train.distributed`).
-        resume: continue from the run's latest complete snapshot (from scratch if it has none).
+        resume: continue from the run's latest complete snapshot (when it has none, from
+            ``run.init``'s weights or from scratch, as a new run).
         progress: called after every step with ``(step, total_steps, step_stats)``.
 
     Returns:
@@ -232,6 +234,8 @@ def _train(
         else:
             logger.info("resuming %s: no snapshot yet, starting from step 0", run_dir)
     if snapshot is None:
+        if run.init is not None:  # fine-tuning: a new run, or one resumed before its 1st snapshot
+            apply_init(run.init, trainer.G, trainer.G_ema, trainer.D)
         for module in (trainer.G, trainer.G_ema, trainer.D):
             broadcast_module(module, dist_info)
 

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from infinitygan import __version__
-from infinitygan._files import atomic_write_text
+from infinitygan._files import atomic_write, atomic_write_text
 from infinitygan.checkpoint import CheckpointError, check_finite, save_generator, with_w_avg
 from infinitygan.config import DiscriminatorConfig
 from infinitygan.models import Generator, build_discriminator
@@ -64,26 +64,41 @@ class Snapshot:
     step: int
 
 
-def save_discriminator(D: nn.Module, path: Path) -> Path:
-    """Write D's weights with its config (``DiscriminatorConfig`` + patch size) in the header."""
+def save_discriminator(
+    D: nn.Module, path: str | Path, *, half: bool = False, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write D's weights with its config (``DiscriminatorConfig`` + patch size) in the header,
+    atomically.
+
+    Args:
+        half: store the floating-point weights as float16 (a file to ship beside a generator,
+            see :func:`infinitygan.train.init.discriminator_file_for`); loading casts them back
+            to float32.
+        extra: more JSON-serialisable metadata (e.g. the run and step it comes from).
+    """
     from safetensors.torch import save_file
 
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in D.state_dict().items()}
+    state = {
+        k: v.detach()
+        .to("cpu", torch.float16 if half and v.is_floating_point() else torch.float32)
+        .contiguous()
+        for k, v in D.state_dict().items()
+    }
     config = {"discriminator": D.config.__dict__, "patch_size": D.patch_size}
     metadata = {
         "format": D_FORMAT,
         "format_version": "1",
         "config": json.dumps(config, sort_keys=True),
         "software": f"infinitygan {__version__}",
+        "extra": json.dumps(extra or {}),
     }
-    save_file(state, str(path), metadata=metadata)
-    return path
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
-def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a discriminator written by :func:`save_discriminator`."""
+def read_discriminator_config(path: str | Path) -> tuple[DiscriminatorConfig, int]:
+    """The config and patch size in the header of a file written by :func:`save_discriminator`
+    (the weights are not read)."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
@@ -91,21 +106,30 @@ def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> 
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        state = load_file(str(path))
     except Exception as err:  # safetensors raises several error types
         raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
     if meta.get("format") != D_FORMAT:
         raise CheckpointError(f"{path} is not an infinitygan discriminator file")
-    config = json.loads(meta["config"])
-    D = build_discriminator(
-        DiscriminatorConfig(**config["discriminator"]), int(config["patch_size"])
-    )
-    D.load_state_dict(state)
+    try:
+        config = json.loads(meta["config"])
+        return DiscriminatorConfig(**config["discriminator"]), int(config["patch_size"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path}: the embedded discriminator config is invalid: {err}"
+        ) from None
+
+
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a discriminator written by :func:`save_discriminator` (float32 weights, also
+    from a half-precision file)."""
+    config, patch_size = read_discriminator_config(path)
+    D = build_discriminator(config, patch_size)
+    load_module_weights(D, Path(path))
     return D.to(device)
 
 
-def load_module_weights(module: nn.Module, path: Path) -> None:
-    """Load a safetensors state dict into ``module`` in place (strict; values copied exactly)."""
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, checked to be finite."""
     from safetensors.torch import load_file
 
     try:
@@ -113,7 +137,42 @@ def load_module_weights(module: nn.Module, path: Path) -> None:
     except Exception as err:
         raise CheckpointError(f"{path}: cannot read the weights ({err})") from None
     check_finite(state, path)
+    return state
+
+
+def weights_mismatch(
+    module: nn.Module, state: dict[str, torch.Tensor], optional: tuple[str, ...] = ()
+) -> str | None:
+    """How ``state`` fails to fit ``module`` (missing, unexpected or differently shaped tensors),
+    in one line; None when it fits. ``module`` may live on the meta device. Tensors named in
+    ``optional`` may be absent from ``state``."""
+    needed = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state.items()}
+    problems = []
+    wrong = [k for k in needed if k in given and needed[k] != given[k]]
+    if wrong:
+        k = wrong[0]
+        problems.append(
+            f"tensor {k!r} is {list(given[k])} in the file but the model needs {list(needed[k])}"
+            + (f" ({len(wrong) - 1} more shapes differ)" if len(wrong) > 1 else "")
+        )
+    missing = [k for k in needed if k not in given and k not in optional]
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing, e.g. {missing[0]!r}")
+    unexpected = [k for k in given if k not in needed]
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]!r}")
+    return "; ".join(problems) or None
+
+
+def load_module_weights(module: nn.Module, path: Path) -> None:
+    """Load a safetensors state dict into ``module`` in place (strict; values copied exactly,
+    half-precision files cast to the module's float32)."""
+    state = read_weights(path)
     state = with_w_avg(state, module)  # snapshots written before w_avg existed
+    problem = weights_mismatch(module, state)
+    if problem is not None:
+        raise CheckpointError(f"{path}: weights do not match the model: {problem}")
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
