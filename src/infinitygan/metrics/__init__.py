@@ -21,9 +21,7 @@ from infinitygan.metrics.cache import (
     stats_cache_key,
 )
 from infinitygan.metrics.diversity import feature_diversity, mean_pairwise_distance
-
-# The evaluation of generators (imported after the metric modules it builds on).
-from infinitygan.metrics.eval_model import (  # noqa: E402
+from infinitygan.metrics.eval_model import (
     MAX_SCALEINV_SIDE,
     EvalModel,
     ResolvedModel,
@@ -33,8 +31,8 @@ from infinitygan.metrics.eval_model import (  # noqa: E402
     run_training_data,
     validate_scales,
 )
-from infinitygan.metrics.evaluator import evaluate  # noqa: E402
-from infinitygan.metrics.extractor import (  # noqa: E402
+from infinitygan.metrics.evaluator import evaluate
+from infinitygan.metrics.extractor import (
     extractor_id,
     make_feature_extractor,
     set_feature_extractor_factory,
@@ -61,7 +59,7 @@ from infinitygan.metrics.inception import (
     resize_bilinear_tf1,
 )
 from infinitygan.metrics.infinite import DistanceBin, frames_by_distance, infinite_fid_by_distance
-from infinitygan.metrics.metric_requests import (  # noqa: E402
+from infinitygan.metrics.metric_requests import (
     DEFAULT_SCALES,
     FEATURE_METRICS,
     METRICS,
@@ -70,9 +68,9 @@ from infinitygan.metrics.metric_requests import (  # noqa: E402
     needs_features,
     parse_metrics,
 )
-from infinitygan.metrics.options import SCALEINV_MODES, EvalOptions, default_cache_dir  # noqa: E402
+from infinitygan.metrics.options import SCALEINV_MODES, EvalOptions, default_cache_dir
 from infinitygan.metrics.plots import plot_scaleinv
-from infinitygan.metrics.real_images import RealImages, open_real_images  # noqa: E402
+from infinitygan.metrics.real_images import RealImages, open_real_images
 from infinitygan.metrics.registry import (
     MakeFakes,
     append_metric_jsonl,
@@ -83,7 +81,7 @@ from infinitygan.metrics.registry import (
     real_stats,
     register_metric,
 )
-from infinitygan.metrics.report import PLOT_FILE, format_record, plot_model_scaleinv  # noqa: E402
+from infinitygan.metrics.report import PLOT_FILE, format_record, plot_model_scaleinv
 from infinitygan.metrics.scaleinv import (
     scaleinv_eval_res,
     scaleinv_prepare,

@@ -22,11 +22,11 @@ describes and gets the number from the metric registry:
 * ``seams``: a ``2 * full_size`` square rendered in tiles of ``patch_size`` and in one pass; the
   largest difference, the PSNR and the seam energy ratio on the tile grid.
 
-Fakes of seed ``seed + i`` are image ``i``; patch positions are keyed to ``(seed, i)``, so results
-do not depend on the batch size. Every result is a record: the registry's result
-(:func:`~infinitygan.metrics.registry.compute_metric`: ``metric``, the numbers, ``seconds``,
-``time``), the protocol's context (sizes, data hash) and the provenance added here (model hash, N,
-seeds, software version...), appended to ``metric-<name>.jsonl``.
+Fakes of seed ``seed + i`` are image ``i``; patch positions are keyed to ``(seed, i)``, so the
+fakes do not depend on the batch size (the reals' random patch-FID crops do). Every result is a
+record: the registry's result (:func:`~infinitygan.metrics.registry.compute_metric`: ``metric``,
+the numbers, ``seconds``, ``time``), the protocol's context (sizes, data hash) and the provenance
+added here (model hash, N, seeds, software version...), appended to ``metric-<name>.jsonl``.
 
 The feature network is the TF-FID Inception
 (:class:`~infinitygan.metrics.InceptionFeatureExtractor`). Tests and experiments replace it with
@@ -103,7 +103,6 @@ def evaluate(
     scales = sorted({s for m in metrics for s in m.scales})
     validate_scales(model, scales)
     num_reals = options.num_reals or options.num
-    cache_dir = options.cache_dir
     out = Path(out_dir) if out_dir is not None else None
     base = {
         "model": model.spec,
@@ -135,46 +134,38 @@ def evaluate(
         if on_record is not None:
             on_record(full)
 
+    def reals_at(size: int, pre_resize: int | None) -> RealImages:
+        reals = open_real_images(
+            data,
+            size,
+            num_reals,
+            pre_resize=pre_resize,
+            patch_size=model.patch_size,
+            data_seed=options.data_seed,
+            batch=options.batch,
+        )
+        require_reals(reals)
+        return reals
+
+    run = protocols.EvalRun(model, extractor, options, emit, progress)
     full_reals: RealImages | None = None
     if names & {"fid", "kid", "swd", "patch-fid", "infinite-fid"}:
-        full_reals = open_real_images(
-            data,
-            model.full_size,
-            num_reals,
-            pre_resize=model.config.pre_resize,
-            patch_size=model.patch_size,
-            data_seed=options.data_seed,
-            batch=options.batch,
-        )
-        require_reals(full_reals)
+        full_reals = reals_at(model.full_size, model.config.pre_resize)
 
     if names & protocols.FULL_IMAGE_METRICS:
-        protocols.full_image_metrics(
-            model, full_reals, names, extractor, options, cache_dir, emit, progress
-        )
+        protocols.full_image_metrics(run, full_reals, names)
     if "patch-fid" in names:
         assert full_reals is not None
-        protocols.patch_fid(model, full_reals, extractor, options, cache_dir, emit, progress)
+        protocols.patch_fid(run, full_reals)
     if "scaleinv-fid" in names:
-        small_reals = open_real_images(
-            data,
-            model.real_res,
-            num_reals,
-            pre_resize=None,
-            patch_size=model.patch_size,
-            data_seed=options.data_seed,
-            batch=options.batch,
-        )
-        require_reals(small_reals)
+        small_reals = reals_at(model.real_res, None)
         for scale in scales:
-            protocols.scaleinv_fid(
-                model, small_reals, scale, extractor, options, cache_dir, emit, progress
-            )
+            protocols.scaleinv_fid(run, small_reals, scale)
         if out is not None:
             plot_model_scaleinv(out, model.hash)
     if "infinite-fid" in names:
         assert full_reals is not None
-        protocols.infinite_fid(model, full_reals, extractor, options, cache_dir, emit, progress)
+        protocols.infinite_fid(run, full_reals)
     if "seams" in names:
-        protocols.seams(model, options, emit, progress)
+        protocols.seams(run)
     return records

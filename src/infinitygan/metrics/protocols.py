@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,7 +27,7 @@ from infinitygan.metrics.inception import FeatureExtractor, ProgressCallback
 from infinitygan.metrics.metric_requests import format_scale
 from infinitygan.metrics.options import EvalOptions
 from infinitygan.metrics.real_images import RealImages
-from infinitygan.metrics.registry import compute_metric, fake_stats, real_stats
+from infinitygan.metrics.registry import AS_GIVEN, compute_metric, fake_stats, real_stats
 from infinitygan.metrics.scaleinv import scaleinv_prepare, scaleinv_prepare_real
 from infinitygan.metrics.stats import FeatureStats
 
@@ -45,7 +45,42 @@ Emit = Callable[[dict[str, Any], float], None]
 """``emit(record, seconds)``: a finished record and the seconds spent on it outside
 :func:`~infinitygan.metrics.registry.compute_metric` (shared rendering and features)."""
 
-_AS_GIVEN = {"preprocess": "as_given"}  # same protocol as the registry's fid/kid/infinite_fid
+
+@dataclass(frozen=True)
+class EvalRun:
+    """What the protocols of one evaluation share.
+
+    Attributes:
+        model: the generator evaluated.
+        extractor: the feature network (``None`` when only pixel metrics run).
+        options: N, modes, seeds, batch, cache.
+        emit: receives each finished record.
+        progress: called as ``progress(label, done, total)`` while images are produced.
+    """
+
+    model: EvalModel
+    extractor: FeatureExtractor | None
+    options: EvalOptions
+    emit: Emit
+    progress: ProgressFn | None = None
+
+    def features(self) -> FeatureExtractor:
+        """The feature network (:func:`~infinitygan.metrics.evaluator.evaluate` has checked that
+        the metrics which need one have one)."""
+        assert self.extractor is not None
+        return self.extractor
+
+    def bar(self, label: str, total: int) -> _Progress:
+        """Progress of ``total`` images under ``label``."""
+        return _Progress(self.progress, label, total)
+
+    def real_progress(self, label: str, total: int) -> ProgressCallback | None:
+        """The real features' ``(done, total)`` callback, reporting as ``progress(label, done,
+        total)`` (not called at all when the statistics come from the cache)."""
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda done, _total=None: progress(label, done, total)
 
 
 class _Progress:
@@ -59,14 +94,6 @@ class _Progress:
             self.progress(self.label, self.done, self.total)
 
 
-def _real_progress(progress: ProgressFn | None, label: str, total: int) -> ProgressCallback | None:
-    """Adapts ``progress(label, done, total)`` to the features' ``(done, total)`` callback (not
-    called at all when the statistics come from the cache)."""
-    if progress is None:
-        return None
-    return lambda done, _total=None: progress(label, done, total)
-
-
 def _batched(
     render: Callable[[int], Tensor], count: int, batch: int, bar: _Progress
 ) -> Iterator[Tensor]:
@@ -78,21 +105,14 @@ def _batched(
         yield torch.stack(images)
 
 
-def full_image_metrics(
-    model: EvalModel,
-    reals: RealImages | None,
-    names: set[str],
-    extractor: FeatureExtractor | None,
-    options: EvalOptions,
-    cache_dir: Path | None,
-    emit: Emit,
-    progress: ProgressFn | None,
-) -> None:
+def full_image_metrics(run: EvalRun, reals: RealImages | None, names: set[str]) -> None:
     """fid, kid, diversity and swd (those of ``names``) from one set of full-size fakes."""
+    model, options, extractor = run.model, run.options, run.extractor
+    cache_dir, emit = options.cache_dir, run.emit
     start = time.perf_counter()
     n = options.num
     label = "/".join(sorted(names & FULL_IMAGE_METRICS))
-    bar = _Progress(progress, f"{label}: {n} images of {model.full_size} px", n)
+    bar = run.bar(f"{label}: {n} images of {model.full_size} px", n)
     pixels: list[Tensor] = []  # uint8 fakes for swd
 
     def render(count: int, batch: int) -> Iterator[Tensor]:
@@ -117,12 +137,12 @@ def full_image_metrics(
         rstats = real_stats(
             reals.source,
             extractor,
-            protocol=_AS_GIVEN,
+            protocol=AS_GIVEN,
             cache_dir=cache_dir,
             dataset_hash=reals.hash,
             keep_features="kid" in names,
             batch=options.batch,
-            progress=_real_progress(progress, f"real features: {reals.count} images", reals.count),
+            progress=run.real_progress(f"real features: {reals.count} images", reals.count),
         )
         generated += time.perf_counter() - t0
     if reals is not None:
@@ -156,19 +176,12 @@ def full_image_metrics(
         emit({**record, **context, "num_reals": reals.count}, generated)
 
 
-def patch_fid(
-    model: EvalModel,
-    reals: RealImages,
-    extractor: FeatureExtractor,
-    options: EvalOptions,
-    cache_dir: Path | None,
-    emit: Emit,
-    progress: ProgressFn | None,
-) -> None:
+def patch_fid(run: EvalRun, reals: RealImages) -> None:
     """Patch FID: N training-size patches at training positions (NCI: whole images) against one
     uniform random training-size crop of each real full image."""
+    model, options = run.model, run.options
     n, p = options.num, model.patch_size
-    bar = _Progress(progress, f"patch-fid: {n} patches of {p} px", n)
+    bar = run.bar(f"patch-fid: {n} patches of {p} px", n)
 
     def make_fakes(count: int, batch: int) -> Iterator[Tensor]:
         return _batched(lambda i: model.patch(options.seed + i, i), count, batch, bar)
@@ -177,13 +190,13 @@ def patch_fid(
         "patch_fid",
         make_fakes=make_fakes,
         real=reals.source,
-        extractor=extractor,
+        extractor=run.features(),
         num_fakes=n,
         patch_size=p,
         patches_per_image=1,
         seed=options.seed,
         batch=options.batch,
-        cache_dir=cache_dir,
+        cache_dir=options.cache_dir,
         dataset_hash=reals.hash,
     )
     record.update(
@@ -192,26 +205,17 @@ def patch_fid(
         fake_patches="training positions" if not model.padded else "whole images",
         data_hash=reals.hash,
     )
-    emit(record, 0.0)
+    run.emit(record, 0.0)
 
 
-def scaleinv_fid(
-    model: EvalModel,
-    reals: RealImages,
-    scale: float,
-    extractor: FeatureExtractor,
-    options: EvalOptions,
-    cache_dir: Path | None,
-    emit: Emit,
-    progress: ProgressFn | None,
-) -> None:
+def scaleinv_fid(run: EvalRun, reals: RealImages, scale: float) -> None:
     """ScaleInv FID at one scale, every mode of ``options.modes`` from the same generated images."""
+    model, options, extractor = run.model, run.options, run.features()
     start = time.perf_counter()
     n, modes = options.num, options.modes
     real_res, full = model.real_res, model.full_size
     size = model.scaleinv_size(scale)
-    bar = _Progress(
-        progress,
+    bar = run.bar(
         f"scaleinv-fid@{format_scale(scale)} ({','.join(modes)}): {n} images of {size} px",
         n,
     )
@@ -245,11 +249,11 @@ def scaleinv_fid(
             extractor,
             preprocess=lambda x, m=mode: scaleinv_prepare_real(x, real_res, m),
             protocol={"preprocess": "scaleinv_real", "real_res": real_res, "mode": mode},
-            cache_dir=cache_dir,
+            cache_dir=options.cache_dir,
             dataset_hash=reals.hash,
             batch=options.batch,
-            progress=_real_progress(
-                progress, f"real features ({mode}): {reals.count} images", reals.count
+            progress=run.real_progress(
+                f"real features ({mode}): {reals.count} images", reals.count
             ),
         )
         spent = seconds + time.perf_counter() - t0
@@ -264,24 +268,17 @@ def scaleinv_fid(
             mode=mode,
         )
         record.update(generated_size=size, data_hash=reals.hash)
-        emit(record, spent)
+        run.emit(record, spent)
 
 
-def infinite_fid(
-    model: EvalModel,
-    reals: RealImages,
-    extractor: FeatureExtractor,
-    options: EvalOptions,
-    cache_dir: Path | None,
-    emit: Emit,
-    progress: ProgressFn | None,
-) -> None:
+def infinite_fid(run: EvalRun, reals: RealImages) -> None:
     """FID per distance bin of frames cut from long canvases (about N frames per bin)."""
+    model, options = run.model, run.options
     frame = model.full_size
     per_bin = INFINITE_FRAMES // INFINITE_BINS
     canvases = math.ceil(options.num / per_bin)
     width = INFINITE_FRAMES * frame
-    bar = _Progress(progress, f"infinite-fid: {canvases} canvases of {frame}x{width} px", canvases)
+    bar = run.bar(f"infinite-fid: {canvases} canvases of {frame}x{width} px", canvases)
 
     def make_fakes(count: int, batch: int) -> Iterator[Tensor]:
         return _batched(lambda i: model.render(options.seed + i, frame, width), count, batch, bar)
@@ -290,12 +287,12 @@ def infinite_fid(
         "infinite_fid",
         make_fakes=make_fakes,
         real=reals.source,
-        extractor=extractor,
+        extractor=run.features(),
         num_canvases=canvases,
         frame=frame,
         bins=[b * per_bin * frame for b in range(INFINITE_BINS + 1)],
         batch=1,
-        cache_dir=cache_dir,
+        cache_dir=options.cache_dir,
         dataset_hash=reals.hash,
     )
     record.update(
@@ -304,24 +301,25 @@ def infinite_fid(
         canvas_width=width,
         data_hash=reals.hash,
     )
-    emit(record, 0.0)
+    run.emit(record, 0.0)
 
 
-def seams(model: EvalModel, options: EvalOptions, emit: Emit, progress: ProgressFn | None) -> None:
+def seams(run: EvalRun) -> None:
     """Tiled against one-shot renders of min(N, 4) canvases of twice the full size."""
+    model, options = run.model, run.options
     if model.padded:
         reason = (
             "the zero-padded StyleGAN2-NCI baseline renders only whole images; "
             "there are no tiles to compare"
         )
-        emit({"metric": "seams", "skipped": reason}, 0.0)
+        run.emit({"metric": "seams", "skipped": reason}, 0.0)
         return
     from infinitygan.canvas import generate_region, image_framing, one_shot_region
 
     count = min(options.num, SEAM_CANVASES)
     size, tile = 2 * model.full_size, model.patch_size
     top, left = image_framing(size, size)
-    bar = _Progress(progress, f"seams: {count} canvases of {size} px, tiled and one-shot", count)
+    bar = run.bar(f"seams: {count} canvases of {size} px, tiled and one-shot", count)
 
     def make_pairs(count: int) -> Iterator[tuple[Tensor, Tensor]]:
         for i in range(count):
@@ -331,4 +329,4 @@ def seams(model: EvalModel, options: EvalOptions, emit: Emit, progress: Progress
             bar.step()
 
     record = compute_metric("seams", make_pairs=make_pairs, num_canvases=count, tile=tile)
-    emit({**record, "canvas_size": size}, 0.0)
+    run.emit({**record, "canvas_size": size}, 0.0)

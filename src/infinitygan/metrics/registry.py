@@ -71,7 +71,8 @@ _METRICS: dict[str, MetricFn] = {}
 
 # Real images used without preprocessing share one cache entry across fid, kid and infinite_fid;
 # kid's entry also keeps the raw features, so it serves the other two as well.
-_AS_GIVEN: dict[str, Any] = {"preprocess": "as_given"}
+AS_GIVEN: dict[str, Any] = {"preprocess": "as_given"}
+"""The ``protocol`` of real images used without preprocessing (the cache entry they share)."""
 
 
 def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
@@ -316,7 +317,7 @@ def fid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol=_AS_GIVEN,
+        protocol=AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         num_reals=num_reals,
@@ -346,7 +347,7 @@ def kid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol=_AS_GIVEN,
+        protocol=AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         keep_features=True,
@@ -548,7 +549,7 @@ def infinite_fid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol=_AS_GIVEN,
+        protocol=AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         num_reals=num_reals,
