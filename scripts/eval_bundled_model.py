@@ -101,7 +101,8 @@ def patch_fid_floor(
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--num", type=int, default=500, help="N fakes and up to N reals")
@@ -117,9 +118,7 @@ def main() -> None:
         "--floor", action="store_true", help="also score the reals: patch FID's attainable floor"
     )
     parser.add_argument("--cache", type=Path, default=None, help="real-statistics cache folder")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_grad_enabled(False)
+    args = parser.parse_args(argv)
     metrics = "patch-fid" if args.scales == "none" else f"patch-fid,scaleinv-fid@{args.scales}"
     requests = parse_metrics(metrics)
     options = EvalOptions(
@@ -131,7 +130,8 @@ def main() -> None:
     for index, name in enumerate(args.models):
         model, _ = load_eval_model(name, device=args.device)
         if index == 0 and args.floor:
-            results["reals"] = patch_fid_floor(model, extractor, options)
+            with torch.no_grad():
+                results["reals"] = patch_fid_floor(model, extractor, options)
             logger.info("floor (reals vs reals): %s", results["reals"])
         records = evaluate(
             model,
@@ -144,8 +144,9 @@ def main() -> None:
         )
         results[name] = summarise(records)
         atomic_write_json(args.out, results)
-    print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    print(json.dumps(main(), indent=2))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,7 +211,7 @@ def test_seams_metric_equals_the_seam_functions():
 # ------------------------------------------------------------------------- the bundled script
 
 
-def test_eval_bundled_model_script_reports_the_eval_numbers(tmp_path, monkeypatch):
+def test_eval_bundled_model_script_reports_the_eval_numbers(tmp_path):
     path = REPO / "scripts" / "eval_bundled_model.py"
     spec = importlib.util.spec_from_file_location("eval_bundled_model", path)
     script = importlib.util.module_from_spec(spec)
@@ -220,10 +219,10 @@ def test_eval_bundled_model_script_reports_the_eval_numbers(tmp_path, monkeypatc
     previous = ev.set_feature_extractor_factory(lambda inception, device: ToyFeatures())
     try:
         out = tmp_path / "eval.json"
-        argv = ["eval_bundled_model.py", "random:landscapes-cpu:0", "--num", "6", "--seed", "2"]
-        argv += ["--scales", "1", "--floor", "--out", str(out), "--records", str(tmp_path)]
-        monkeypatch.setattr(sys, "argv", argv)
-        script.main()
+        argv = ["random:landscapes-cpu:0", "--num", "6", "--seed", "2", "--scales", "1"]
+        argv += ["--floor", "--out", str(out), "--records", str(tmp_path)]
+        assert script.main(argv) == json.loads(out.read_text())
+        assert torch.is_grad_enabled()  # the script leaves the autograd mode as it found it
         model, _ = ev.load_eval_model("random:landscapes-cpu:0")
         records = ev.evaluate(
             model,
