@@ -45,7 +45,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _peak import machine  # noqa: E402
 
-from infinitygan import evaluation as ev  # noqa: E402
+from infinitygan import metrics as ev  # noqa: E402
 from infinitygan.checkpoint import load_generator, model_hash  # noqa: E402
 from infinitygan.data import DataConfig, open_dataset  # noqa: E402
 from infinitygan.metrics import read_metric_jsonl, scaleinv_prepare  # noqa: E402

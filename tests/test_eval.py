@@ -1,6 +1,7 @@
-"""Evaluation glue (infinitygan.evaluation): metric parsing, renderings per protocol, records,
-the real-statistics cache, model resolution. A small random feature network stands in for
-Inception (injected through ``set_feature_extractor_factory``); one slow test uses the real one."""
+"""Evaluation of generators (infinitygan.metrics: evaluator, protocols, eval_model, ...): metric
+parsing, renderings per protocol, records, the real-statistics cache, model resolution. A small
+random feature network stands in for Inception (injected through
+``set_feature_extractor_factory``); one slow test uses the real one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from infinitygan import evaluation as ev
+from infinitygan import metrics as ev
 from infinitygan.baselines import generate_enlarged
 from infinitygan.canvas import generate_image, generate_region
 from infinitygan.checkpoint import CheckpointError, build_generator, save_generator

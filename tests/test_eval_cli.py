@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from infinitygan import evaluation as ev
+from infinitygan import metrics as ev
 from infinitygan.checkpoint import build_generator, save_generator
 from infinitygan.cli import main
 

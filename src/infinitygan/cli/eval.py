@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from infinitygan.cli._common import SEED, device_option, resolve_device
 from infinitygan.cli._group import main
+
+if TYPE_CHECKING:
+    from infinitygan.metrics import FeatureExtractor, MetricRequest, ResolvedModel
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +52,96 @@ class _Bars:
         self.bar, self.label = None, None
 
 
+class MetricsType(click.ParamType):
+    """``--metrics``: the comma list parsed into metric requests (checked at parse time)."""
+
+    name = "metrics"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        from infinitygan.metrics import parse_metrics
+
+        if isinstance(value, list):
+            return value
+        try:
+            return parse_metrics(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """``--mode``: ``both`` means the paper and the clean preprocessing."""
+    return ("paper", "clean") if value == "both" else (value,)
+
+
 def _default_out(spec: str) -> Path:
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(spec).stem if ":" not in spec else spec)
     return Path("evaluations") / name.strip("-.")
+
+
+def _check_seed_range(seed: int, num: int) -> None:
+    from infinitygan.latents import SEED_MAX
+
+    if seed + max(num, 1) - 1 > SEED_MAX:
+        raise click.BadParameter(
+            f"the fakes use seeds {seed} to {seed + num - 1}, beyond the largest seed "
+            f"{SEED_MAX}; give a smaller --seed or --num",
+            param_hint="--seed",
+        )
+
+
+def _data_and_seed(
+    resolved: ResolvedModel, data: str | None, data_seed: int | None
+) -> tuple[str, int]:
+    """``--data`` and ``--data-seed``, defaulting to a training run's data and seed."""
+    from infinitygan.metrics import run_training_data
+
+    run_data = run_training_data(resolved.run_dir) if resolved.run_dir else None
+    if data is None:
+        if run_data is None:
+            raise click.UsageError(
+                "--data is required (a folder, .zip, .tar, synthetic or landscapes) unless MODEL "
+                "is a training run folder"
+            )
+        data = run_data[0]
+    if data_seed is None:
+        data_seed = run_data[1] if run_data is not None and run_data[0] == data else 0
+    return data, data_seed
+
+
+def _refuse_out_inside_data(out_dir: Path, data: str) -> None:
+    # Output rule (docs/generation.md, "Existing files"): records are appended, but never
+    # into the real images, where the plot would be read as one.
+    real = Path(data).resolve()
+    if real.is_dir() and (out_dir.resolve() == real or real in out_dir.resolve().parents):
+        raise click.UsageError(
+            f"--out {out_dir} is inside the --data folder {data}; its plot would be read as a "
+            "real image next time: choose another folder"
+        )
+
+
+def _feature_network(
+    requests: list[MetricRequest], inception: Path | None, device: str
+) -> FeatureExtractor | None:
+    """The feature network, or ``None`` when only pixel metrics (swd, seams) are asked for."""
+    from infinitygan import metrics
+
+    if not metrics.needs_features(requests):
+        return None
+    try:
+        return metrics.make_feature_extractor(str(inception) if inception else None, device=device)
+    except FileNotFoundError as err:
+        raise click.ClickException(f"cannot load the FID feature network: {err}") from None
+
+
+def _echo_outputs(out_dir: Path, requests: list[MetricRequest]) -> None:
+    """Say where the records (and the ScaleInv plot) went."""
+    from infinitygan.metrics import PLOT_FILE
+
+    files = ", ".join(str(out_dir / f"metric-{r.record_name}.jsonl") for r in requests)
+    click.echo(f"records appended to {files}")
+    plot = out_dir / PLOT_FILE
+    if any(r.name == "scaleinv-fid" for r in requests) and plot.is_file():
+        click.echo(f"ScaleInv plot: {plot}")
 
 
 @main.command("eval")
@@ -61,16 +152,25 @@ def _default_out(spec: str) -> Path:
     help="Real images: folder, .zip, .tar(.gz), synthetic or landscapes. Default for a run "
     "folder: its training data.",
 )
-@click.option("--metrics", "metrics_text", default="fid", show_default=True, help=_METRICS_HELP)
+@click.option(
+    "--metrics",
+    "requests",
+    type=MetricsType(),
+    default="fid",
+    show_default=True,
+    help=_METRICS_HELP,
+)
 @click.option(
     "--num", type=int, default=500, show_default=True, help="Generated images per metric (N)."
 )
 @click.option("--num-reals", type=int, default=None, help="Real images (default: N).")
 @click.option(
     "--mode",
+    "modes",
     type=click.Choice(["paper", "clean", "both"]),
     default="paper",
     show_default=True,
+    callback=_modes,
     help="ScaleInv preprocessing: the official protocol, the anti-aliased one, or both from the "
     "same images.",
 )
@@ -109,10 +209,10 @@ def _default_out(spec: str) -> Path:
 def eval_command(
     model: str,
     data: str | None,
-    metrics_text: str,
+    requests: list[MetricRequest],
     num: int,
     num_reals: int | None,
-    mode: str,
+    modes: tuple[str, ...],
     batch: int,
     seed: int,
     data_seed: int | None,
@@ -137,36 +237,17 @@ def eval_command(
     scaleinv.png. FID is biased at small N: compare numbers only at equal N, which is printed
     beside every number.
     """
-    from infinitygan import evaluation as ev
+    from infinitygan import metrics as ev
     from infinitygan.checkpoint import CheckpointError
 
-    try:
-        requests = ev.parse_metrics(metrics_text)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--metrics") from None
-    modes = ("paper", "clean") if mode == "both" else (mode,)
+    cache = None if no_cache else (cache_dir or ev.default_cache_dir())
     try:
         options = ev.EvalOptions(
-            num=num,
-            num_reals=num_reals,
-            modes=modes,
-            batch=batch,
-            seed=seed,
-            data_seed=0,
-            cache_dir=None if no_cache else (cache_dir or ev.default_cache_dir()),
-            label=label,
+            num=num, num_reals=num_reals, modes=modes, batch=batch, seed=seed, cache_dir=cache
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    from infinitygan.latents import SEED_MAX
-
-    if seed + max(num, 1) - 1 > SEED_MAX:
-        raise click.BadParameter(
-            f"the fakes use seeds {seed} to {seed + num - 1}, beyond the largest seed "
-            f"{SEED_MAX}; give a smaller --seed or --num",
-            param_hint="--seed",
-        )
-
+    _check_seed_range(seed, num)
     device_name = resolve_device(device)
     try:
         evaluator, resolved = ev.load_eval_model(model, device=device_name)
@@ -176,36 +257,11 @@ def eval_command(
         ev.validate_scales(evaluator, [s for r in requests for s in r.scales])
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--metrics") from None
-
-    run_data = ev.run_training_data(resolved.run_dir) if resolved.run_dir else None
-    if data is None:
-        if run_data is None:
-            raise click.UsageError(
-                "--data is required (a folder, .zip, .tar, synthetic or landscapes) unless MODEL "
-                "is a training run folder"
-            )
-        data = run_data[0]
-    if data_seed is None:
-        data_seed = run_data[1] if run_data is not None and run_data[0] == data else 0
-    options = ev.EvalOptions(**{**options.__dict__, "data_seed": data_seed})
+    data, data_seed = _data_and_seed(resolved, data, data_seed)
+    options = dataclasses.replace(options, data_seed=data_seed, label=label)
     out_dir = out or resolved.default_out or _default_out(model)
-    # Output rule (docs/generation.md, "Existing files"): records are appended, but never
-    # into the real images, where the plot would be read as one.
-    real = Path(data).resolve()
-    if real.is_dir() and (out_dir.resolve() == real or real in out_dir.resolve().parents):
-        raise click.UsageError(
-            f"--out {out_dir} is inside the --data folder {data}; its plot would be read as a "
-            "real image next time: choose another folder"
-        )
-
-    extractor = None
-    if ev.needs_features(requests):  # swd and seams work on pixels, without Inception
-        try:
-            extractor = ev.make_feature_extractor(
-                str(inception) if inception else None, device=device_name
-            )
-        except FileNotFoundError as err:
-            raise click.ClickException(f"cannot load the FID feature network: {err}") from None
+    _refuse_out_inside_data(out_dir, data)
+    extractor = _feature_network(requests, inception, device_name)
 
     click.echo(
         f"evaluating {model} ({evaluator.kind}, {evaluator.config.name}) on {data}: "
@@ -228,8 +284,4 @@ def eval_command(
         raise click.ClickException(str(err)) from None
     finally:
         bars.close()
-    files = ", ".join(str(out_dir / f"metric-{ev.METRICS[r.name]}.jsonl") for r in requests)
-    click.echo(f"records appended to {files}")
-    plot = out_dir / ev.PLOT_FILE
-    if any(r.name == "scaleinv-fid" for r in requests) and plot.is_file():
-        click.echo(f"ScaleInv plot: {plot}")
+    _echo_outputs(out_dir, requests)

@@ -1,9 +1,13 @@
 """Evaluation metrics: FID/KID with offline TF-Inception features, ScaleInv FID, patch FID,
-SWD, diversity, seam metrics, infinite-FID by distance, and a metric registry.
+SWD, diversity, seam metrics, infinite-FID by distance, a metric registry, and the evaluation of
+generators (``infinitygan eval``) on top of it.
 
 Images are ``[N, 3, H, W]`` tensors, float in ``[-1, 1]`` or uint8, or iterables of such batches.
-This package does not import the model code; generators plug in through
-``make_fakes(n, batch) -> iterator of [B, 3, H, W]``. See docs/metrics.md.
+The metric modules do not use the model code; generators plug in through
+``make_fakes(n, batch) -> iterator of [B, 3, H, W]``. The evaluation modules (``eval_model``,
+``real_images``, ``protocols``, ``evaluator``, with ``metric_requests``, ``options``,
+``extractor`` and ``report``) connect models and datasets to the registry. See docs/metrics.md
+and docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -17,6 +21,22 @@ from infinitygan.metrics.cache import (
     stats_cache_key,
 )
 from infinitygan.metrics.diversity import feature_diversity, mean_pairwise_distance
+from infinitygan.metrics.eval_model import (
+    MAX_SCALEINV_SIDE,
+    EvalModel,
+    ResolvedModel,
+    load_eval_model,
+    model_kind,
+    resolve_eval_model,
+    run_training_data,
+    validate_scales,
+)
+from infinitygan.metrics.evaluator import evaluate
+from infinitygan.metrics.extractor import (
+    extractor_id,
+    make_feature_extractor,
+    set_feature_extractor_factory,
+)
 from infinitygan.metrics.images import (
     ImageBatches,
     center_crop,
@@ -39,7 +59,18 @@ from infinitygan.metrics.inception import (
     resize_bilinear_tf1,
 )
 from infinitygan.metrics.infinite import DistanceBin, frames_by_distance, infinite_fid_by_distance
+from infinitygan.metrics.metric_requests import (
+    DEFAULT_SCALES,
+    FEATURE_METRICS,
+    METRICS,
+    MetricRequest,
+    format_scale,
+    needs_features,
+    parse_metrics,
+)
+from infinitygan.metrics.options import SCALEINV_MODES, EvalOptions, default_cache_dir
 from infinitygan.metrics.plots import plot_scaleinv
+from infinitygan.metrics.real_images import RealImages, open_real_images
 from infinitygan.metrics.registry import (
     MakeFakes,
     append_metric_jsonl,
@@ -50,6 +81,7 @@ from infinitygan.metrics.registry import (
     real_stats,
     register_metric,
 )
+from infinitygan.metrics.report import PLOT_FILE, format_record, plot_model_scaleinv
 from infinitygan.metrics.scaleinv import (
     scaleinv_eval_res,
     scaleinv_prepare,
@@ -76,8 +108,16 @@ from infinitygan.metrics.swd import (
 )
 
 __all__ = [
+    "DEFAULT_SCALES",
+    "FEATURE_METRICS",
     "INCEPTION_ENV_VAR",
+    "MAX_SCALEINV_SIDE",
+    "METRICS",
+    "PLOT_FILE",
+    "SCALEINV_MODES",
     "DistanceBin",
+    "EvalModel",
+    "EvalOptions",
     "FeatureExtractor",
     "FeatureStats",
     "FrechetResult",
@@ -85,17 +125,25 @@ __all__ = [
     "InceptionFeatureExtractor",
     "KIDResult",
     "MakeFakes",
+    "MetricRequest",
+    "RealImages",
+    "ResolvedModel",
     "SWDResult",
     "accumulate_stats",
     "append_metric_jsonl",
     "cached_real_stats",
     "center_crop",
     "compute_metric",
+    "default_cache_dir",
+    "evaluate",
     "extract_features",
+    "extractor_id",
     "fake_stats",
     "feature_diversity",
     "fid_from_stats",
     "find_inception_file",
+    "format_record",
+    "format_scale",
     "frames_by_distance",
     "frechet_distance",
     "frechet_distance_terms",
@@ -108,8 +156,15 @@ __all__ = [
     "kernel_inception_distance",
     "laplacian_pyramid",
     "list_metrics",
+    "load_eval_model",
     "load_stats",
+    "make_feature_extractor",
     "mean_pairwise_distance",
+    "model_kind",
+    "needs_features",
+    "open_real_images",
+    "parse_metrics",
+    "plot_model_scaleinv",
     "plot_scaleinv",
     "polynomial_mmd2",
     "psnr",
@@ -120,12 +175,15 @@ __all__ = [
     "resize_antialiased",
     "resize_bilinear_tf1",
     "resize_lanczos_pil",
+    "resolve_eval_model",
+    "run_training_data",
     "save_stats",
     "scaleinv_eval_res",
     "scaleinv_prepare",
     "scaleinv_prepare_real",
     "scaleinv_request_size",
     "seam_energy_ratio",
+    "set_feature_extractor_factory",
     "sliced_wasserstein",
     "sliced_wasserstein_distance",
     "stats_cache_key",
@@ -133,4 +191,5 @@ __all__ = [
     "to_float_images",
     "to_pixel_values",
     "to_uint8",
+    "validate_scales",
 ]

@@ -4,7 +4,9 @@ A metric is a function taking keyword arguments and returning a JSON-serialisabl
 generator side is a callable ``make_fakes(n, batch) -> iterator of [B, 3, H, W]`` so that any model
 (or a test double) can be plugged in; real images are an
 :data:`~infinitygan.metrics.images.ImageBatches` or precomputed
-:class:`~infinitygan.metrics.stats.FeatureStats`.
+:class:`~infinitygan.metrics.stats.FeatureStats`. The feature metrics (``fid``, ``kid``,
+``scaleinv_fid``, ``diversity``) also take the fakes' precomputed ``FeatureStats`` in place of
+``make_fakes``, so that one set of generated images can serve several metrics.
 
 Example (``generate`` stands for whatever produces ``[B, 3, H, W]`` images from seeds)::
 
@@ -47,6 +49,7 @@ from infinitygan.metrics.scaleinv import (
     scaleinv_prepare_real,
     scaleinv_request_size,
 )
+from infinitygan.metrics.seams import psnr, seam_energy_ratio, tile_consistency
 from infinitygan.metrics.stats import FeatureStats, fid_from_stats, kernel_inception_distance
 from infinitygan.metrics.swd import sliced_wasserstein_distance
 
@@ -55,6 +58,12 @@ logger = logging.getLogger(__name__)
 MakeFakes = Callable[[int, int], Iterator[torch.Tensor]]
 """``make_fakes(n, batch)`` yields batches ``[B, 3, H, W]`` (B <= batch) totalling at least n."""
 
+Fakes = MakeFakes | FeatureStats
+"""Generated images as ``make_fakes``, or their precomputed (already preprocessed) statistics."""
+
+MakePairs = Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+"""``make_pairs(n)`` yields ``n`` pairs ``(tiled, one_shot)`` of ``[3, H, W]`` renders."""
+
 MetricFn = Callable[..., dict[str, Any]]
 Preprocess = Callable[[torch.Tensor], torch.Tensor]
 
@@ -62,7 +71,8 @@ _METRICS: dict[str, MetricFn] = {}
 
 # Real images used without preprocessing share one cache entry across fid, kid and infinite_fid;
 # kid's entry also keeps the raw features, so it serves the other two as well.
-_AS_GIVEN: dict[str, Any] = {"preprocess": "as_given"}
+AS_GIVEN: dict[str, Any] = {"preprocess": "as_given"}
+"""The ``protocol`` of real images used without preprocessing (the cache entry they share)."""
 
 
 def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
@@ -253,6 +263,39 @@ def fake_stats(
     return stats
 
 
+def _fake_side(
+    make_fakes: Fakes,
+    extractor: FeatureExtractor,
+    num_fakes: int | None,
+    *,
+    batch: int,
+    preprocess: Preprocess | None = None,
+    keep_features: bool = False,
+    progress: ProgressCallback | None = None,
+) -> FeatureStats:
+    """The fakes' statistics: given (``num_fakes`` must then be ``None`` or their count), or
+    computed from ``make_fakes`` with :func:`fake_stats`."""
+    if isinstance(make_fakes, FeatureStats):
+        if keep_features and not make_fakes.keep_features:
+            raise ValueError("this metric needs raw fake features; pass images or kept features")
+        if num_fakes is not None and num_fakes != make_fakes.count:
+            raise ValueError(
+                f"num_fakes={num_fakes} but the given fake statistics hold {make_fakes.count}"
+            )
+        return make_fakes
+    if num_fakes is None:
+        raise ValueError("num_fakes is required when make_fakes generates the images")
+    return fake_stats(
+        make_fakes,
+        extractor,
+        num_fakes,
+        batch=batch,
+        preprocess=preprocess,
+        keep_features=keep_features,
+        progress=progress,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Built-in metrics.
 
@@ -260,10 +303,10 @@ def fake_stats(
 @register_metric("fid")
 def fid_metric(
     *,
-    make_fakes: MakeFakes,
+    make_fakes: Fakes,
     real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
-    num_fakes: int,
+    num_fakes: int | None = None,
     batch: int = 32,
     num_reals: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -274,23 +317,23 @@ def fid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol=_AS_GIVEN,
+        protocol=AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         num_reals=num_reals,
         batch=batch,
     )
-    fakes = fake_stats(make_fakes, extractor, num_fakes, batch=batch, progress=progress)
+    fakes = _fake_side(make_fakes, extractor, num_fakes, batch=batch, progress=progress)
     return {"fid": fid_from_stats(reals, fakes), "num_fakes": fakes.count, "num_reals": reals.count}
 
 
 @register_metric("kid")
 def kid_metric(
     *,
-    make_fakes: MakeFakes,
+    make_fakes: Fakes,
     real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
-    num_fakes: int,
+    num_fakes: int | None = None,
     batch: int = 32,
     num_reals: int | None = None,
     num_subsets: int = 100,
@@ -304,14 +347,14 @@ def kid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol=_AS_GIVEN,
+        protocol=AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         keep_features=True,
         num_reals=num_reals,
         batch=batch,
     )
-    fakes = fake_stats(
+    fakes = _fake_side(
         make_fakes, extractor, num_fakes, batch=batch, keep_features=True, progress=progress
     )
     kid = kernel_inception_distance(
@@ -386,10 +429,10 @@ def patch_fid_metric(
 @register_metric("scaleinv_fid")
 def scaleinv_fid_metric(
     *,
-    make_fakes: MakeFakes,
+    make_fakes: Fakes,
     real: ImageBatches | FeatureStats,
     extractor: FeatureExtractor,
-    num_fakes: int,
+    num_fakes: int | None = None,
     scale: float,
     real_res: int = 128,
     full_size: int = 197,
@@ -403,7 +446,8 @@ def scaleinv_fid_metric(
     """ScaleInv FID (InfinityGAN): generated images of ``scale`` x the field of view, shrunk.
 
     ``make_fakes`` must yield images of at least ``scaleinv_request_size(scale, real_res,
-    full_size)`` px per side. Reals are whole images, resized to ``real_res`` as ``mode`` says.
+    full_size)`` px per side (or be their statistics after ``scaleinv_prepare``). Reals are whole
+    images, resized to ``real_res`` as ``mode`` says.
     """
     request = scaleinv_request_size(scale, real_res, full_size)
     reals = real_stats(
@@ -416,7 +460,7 @@ def scaleinv_fid_metric(
         num_reals=num_reals,
         batch=batch,
     )
-    fakes = fake_stats(
+    fakes = _fake_side(
         make_fakes,
         extractor,
         num_fakes,
@@ -460,15 +504,21 @@ def swd_metric(
 @register_metric("diversity")
 def diversity_metric(
     *,
-    make_fakes: MakeFakes,
+    make_fakes: Fakes,
     extractor: FeatureExtractor,
-    num_fakes: int,
+    num_fakes: int | None = None,
     batch: int = 32,
     distance: DistanceMetric = "l2",
 ) -> dict[str, Any]:
     """Mean pairwise feature distance of ``num_fakes`` generated images (e.g. one per seed)."""
-    chunks = list(iter_features(_fakes(make_fakes, num_fakes, batch, None), extractor))
-    features = np.concatenate(chunks)
+    if isinstance(make_fakes, FeatureStats):
+        stats = _fake_side(make_fakes, extractor, num_fakes, batch=batch, keep_features=True)
+        features = stats.features
+    else:
+        if num_fakes is None:
+            raise ValueError("num_fakes is required when make_fakes generates the images")
+        chunks = list(iter_features(_fakes(make_fakes, num_fakes, batch, None), extractor))
+        features = np.concatenate(chunks)
     return {
         "diversity": mean_pairwise_distance(features, distance),
         "distance": distance,
@@ -499,7 +549,7 @@ def infinite_fid_metric(
     reals = real_stats(
         real,
         extractor,
-        protocol=_AS_GIVEN,
+        protocol=AS_GIVEN,
         cache_dir=cache_dir,
         dataset_hash=dataset_hash,
         num_reals=num_reals,
@@ -508,3 +558,30 @@ def infinite_fid_metric(
     canvases = _fakes(make_fakes, num_canvases, batch, None)()
     per_bin = infinite_fid_by_distance(canvases, extractor, reals, frame, bins, stride)
     return {"bins": per_bin, "num_canvases": num_canvases, "num_reals": reals.count}
+
+
+@register_metric("seams")
+def seams_metric(*, make_pairs: MakePairs, num_canvases: int, tile: int) -> dict[str, Any]:
+    """Seams of tiled rendering: each canvas rendered in ``tile``-px tiles and in one pass.
+
+    Reports the largest difference and the lowest PSNR over the canvases, and the mean seam
+    energy ratio on the tile grid, of the tiled renders and (for reference) of the one-shot ones.
+    """
+    if num_canvases <= 0:
+        raise ValueError(f"the number of canvases must be positive, got {num_canvases}")
+    diffs, psnrs, ratios, reference = [], [], [], []
+    for tiled, whole in make_pairs(num_canvases):
+        diffs.append(tile_consistency(tiled, whole))
+        psnrs.append(psnr(tiled, whole))
+        ratios.append(seam_energy_ratio(tiled, tile))
+        reference.append(seam_energy_ratio(whole, tile))
+    if len(diffs) != num_canvases:
+        raise ValueError(f"make_pairs({num_canvases}) produced {len(diffs)} pairs")
+    return {
+        "max_abs_diff": max(diffs),
+        "min_psnr": min(psnrs),
+        "seam_energy_ratio": float(np.mean(ratios)),
+        "seam_energy_ratio_one_shot": float(np.mean(reference)),
+        "tile_size": tile,
+        "num_fakes": num_canvases,
+    }
