@@ -132,3 +132,33 @@ def test_default_out_for_models_without_a_folder():
 
     assert _default_out("random:tiny:3") == Path("evaluations") / "random-tiny-3"
     assert _default_out("landscapes") == Path("evaluations") / "landscapes"
+
+
+def test_trunc_reaches_the_rendered_fakes_and_the_record(tmp_path):
+    """``--trunc PSI`` renders every fake at psi (as ``generate_region(truncation=psi)``) and
+    says so in each record; psi = 1 (the default) renders what it did before."""
+    from infinitygan.canvas import generate_region
+    from infinitygan.checkpoint import build_generator
+
+    G = build_generator("tiny", seed=0)
+    plain, truncated = ev.EvalModel(G), ev.EvalModel(G, truncation=0.5)
+    top, left = truncated.patch_position(3, 1)
+    p = truncated.patch_size
+    expected = generate_region(G, 3, top, left, p, p, truncation=0.5)
+    assert torch.equal(truncated.patch(3, 1), expected)
+    assert not torch.equal(truncated.patch(3, 1), plain.patch(3, 1))
+    assert torch.equal(plain.patch(3, 1), generate_region(G, 3, top, left, p, p))
+    assert not torch.equal(truncated.full_image(2), plain.full_image(2))
+
+    values = {}
+    for psi in ("1", "0"):
+        out = tmp_path / psi
+        args = ["random:tiny", "--data", "synthetic", "--metrics", "swd", "--num", "4"]
+        result = _invoke(*args, "--trunc", psi, "--out", str(out), "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        (record,) = [json.loads(x) for x in (out / "metric-swd.jsonl").read_text().splitlines()]
+        assert record["truncation"] == float(psi)
+        values[psi] = record["swd_mean"]
+    assert values["1"] != values["0"]
+    result = _invoke("random:tiny", "--data", "synthetic", "--trunc", "3", "--out", str(tmp_path))
+    assert result.exit_code != 0 and "--trunc" in result.output

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from infinitygan.cli._common import SEED, device_option, resolve_device
+from infinitygan.cli._common import SEED, device_option, resolve_device, trunc_option
 from infinitygan.cli._group import main
 
 if TYPE_CHECKING:
@@ -205,6 +205,7 @@ def _echo_outputs(out_dir: Path, requests: list[MetricRequest]) -> None:
     "(default: beside the model / the run).",
 )
 @click.option("--label", default=None, help="Free text stored in every record.")
+@trunc_option
 @device_option
 def eval_command(
     model: str,
@@ -221,6 +222,7 @@ def eval_command(
     no_cache: bool,
     out: Path | None,
     label: str | None,
+    truncation: float,
     device: str,
 ) -> None:
     """Evaluate MODEL: a .safetensors generator, a training run folder (latest EMA generator),
@@ -250,7 +252,7 @@ def eval_command(
     _check_seed_range(seed, num)
     device_name = resolve_device(device)
     try:
-        evaluator, resolved = ev.load_eval_model(model, device=device_name)
+        evaluator, resolved = ev.load_eval_model(model, device=device_name, truncation=truncation)
     except CheckpointError as err:
         raise click.ClickException(str(err)) from None
     try:

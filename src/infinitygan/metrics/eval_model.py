@@ -113,9 +113,15 @@ class EvalModel:
         G: the generator (its parameters' device is used).
         spec: how the model was named (recorded).
         hash: content hash of the model (recorded); default: hash of the weights in memory.
+        truncation: psi of every rendering (1: none; see ``canvas.generate_region``).
     """
 
-    def __init__(self, G: Generator, spec: str = "", hash: str | None = None) -> None:
+    def __init__(
+        self, G: Generator, spec: str = "", hash: str | None = None, truncation: float = 1.0
+    ) -> None:
+        from infinitygan.models.generator import check_truncation
+
+        self.truncation = check_truncation(truncation)
         self.G = G.eval()
         self.config = G.config
         self.geometry = G.geometry
@@ -163,10 +169,10 @@ class EvalModel:
         if self.padded:
             from infinitygan.baselines import generate_whole_image
 
-            return generate_whole_image(self.G, seed, height, width)
+            return generate_whole_image(self.G, seed, height, width, truncation=self.truncation)
         from infinitygan.canvas import generate_image
 
-        return generate_image(self.G, seed, height, width)
+        return generate_image(self.G, seed, height, width, truncation=self.truncation)
 
     def full_image(self, seed: int) -> Tensor:
         """``[3, full_size, full_size]``: the field of view of one training image."""
@@ -202,7 +208,7 @@ class EvalModel:
 
         top, left = self.patch_position(seed, index)
         p = self.patch_size
-        return generate_region(self.G, seed, top, left, p, p)
+        return generate_region(self.G, seed, top, left, p, p, truncation=self.truncation)
 
 
 def _state_hash(G: Generator) -> str:
@@ -215,15 +221,19 @@ def _state_hash(G: Generator) -> str:
     return digest.hexdigest()
 
 
-def load_eval_model(spec: str, device: str = "cpu") -> tuple[EvalModel, ResolvedModel]:
-    """Load MODEL (see :func:`resolve_eval_model`) for evaluation on ``device``.
+def load_eval_model(
+    spec: str, device: str = "cpu", truncation: float = 1.0
+) -> tuple[EvalModel, ResolvedModel]:
+    """Load MODEL (see :func:`resolve_eval_model`) for evaluation on ``device`` (renderings at
+    ``truncation``).
 
     Raises:
         CheckpointError: no usable model there.
     """
     resolved = resolve_eval_model(spec)
     G = load_generator(resolved.source, device=device)
-    return EvalModel(G, spec=spec, hash=model_hash(resolved.source)), resolved
+    model = EvalModel(G, spec=spec, hash=model_hash(resolved.source), truncation=truncation)
+    return model, resolved
 
 
 def validate_scales(model: EvalModel, scales: Sequence[float]) -> None:

@@ -109,6 +109,7 @@ def evaluate(
         "model_name": model.config.name,
         "model_kind": model.kind,
         "model_hash": model.hash,
+        "truncation": model.truncation,
         "data": data,
         "data_seed": options.data_seed,
         "num": options.num,
