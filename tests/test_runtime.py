@@ -10,13 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from infinitygan import generate_region
-from infinitygan.canvas import (
-    DEFAULT_MAX_MEMORY,
-    default_max_memory,
-    plan_tile_size,
-    plan_tiling,
-    texture_tile_bytes,
-)
 from infinitygan.runtime import (
     activation_bytes,
     check_precision,
@@ -25,6 +18,13 @@ from infinitygan.runtime import (
     resolve_device,
     strict_fp32,
     to_host,
+)
+from infinitygan.tiling import (
+    DEFAULT_MAX_MEMORY,
+    default_max_memory,
+    plan_tile_size,
+    plan_tiling,
+    texture_tile_bytes,
 )
 
 CUDA = torch.device("cuda")  # a device object only: the flags are set without a GPU
