@@ -54,18 +54,26 @@ def structure_region(
 
     Computed in blocks of at most ``block`` cells per side (exact: the synthesizer is padding-free).
     """
-    cfg = G.config
-    period = cfg.coords.horizontal_period if wrap else None
     device = z_global.device
 
     def block_structure(r0: int, nr: int, c0: int, nc: int) -> Tensor:
-        z_local = local_latent(
-            seed, cfg.structure.local_dim, r0, nr, c0, nc, period=period, device=device
-        )
-        coords = coord_grid(range(r0, r0 + nr), range(c0, c0 + nc), cfg.coords)
-        return G.structure(z_global, z_local[None], coords[None].to(device))
+        return G.structure(z_global, *_structure_input(G, seed, r0, nr, c0, nc, wrap, device))
 
     return structure_blocks(G, row_start, rows, col_start, cols, device, block_structure, block)
+
+
+def _structure_input(
+    G: Generator, seed: int, r0: int, nr: int, c0: int, nc: int, wrap: bool, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Local latents [1, local_dim, nr, nc] and coordinates [1, 3, nr, nc] of ``seed``'s
+    structure input cells ``[r0, r0 + nr) x [c0, c0 + nc)``, on ``device``."""
+    cfg = G.config
+    period = cfg.coords.horizontal_period if wrap else None
+    z_local = local_latent(
+        seed, cfg.structure.local_dim, r0, nr, c0, nc, period=period, device=device
+    )
+    coords = coord_grid(range(r0, r0 + nr), range(c0, c0 + nc), cfg.coords)
+    return z_local[None].to(device), coords[None].to(device)
 
 
 def seed_noise(
@@ -231,26 +239,16 @@ def one_shot_region(
     """
     geo = G.geometry
     wy, wx = geo.window(top, height), geo.window(left, width)
-    cfg = G.config
     m = geo.margin
     device = next(G.parameters()).device
-    period = cfg.coords.horizontal_period if wrap else None
-    z_global = global_latent(seed, cfg.mapping.z_dim, device=device)[None]
+    z_global = global_latent(seed, G.config.mapping.z_dim, device=device)[None]
     r0, c0 = wy.cell_start - m, wx.cell_start - m
-    ry, rx = wy.cells + 2 * m, wx.cells + 2 * m
-    z_local = local_latent(
-        seed, cfg.structure.local_dim, r0, ry, c0, rx, period=period, device=device
+    z_local, coords = _structure_input(
+        G, seed, r0, wy.cells + 2 * m, c0, wx.cells + 2 * m, wrap, device
     )
-    coords = coord_grid(range(r0, r0 + ry), range(c0, c0 + rx), cfg.coords)
     noise = seed_noise(G, seed, (wy, wx), wrap, device)
     with torch.no_grad(), strict_fp32(device):
-        image = G(
-            z_global,
-            z_local[None].to(device),
-            coords[None].to(device),
-            noise,
-            truncation=check_truncation(truncation),
-        )
+        image = G(z_global, z_local, coords, noise, truncation=check_truncation(truncation))
     return image[0, :, wy.crop : wy.crop + height, wx.crop : wx.crop + width].float().cpu()
 
 

@@ -45,7 +45,7 @@ from infinitygan.applications.weights import (
     sites_touching,
     voronoi_weights,
 )
-from infinitygan.canvas import generate_region
+from infinitygan.canvas import SeedCanvas
 from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
@@ -53,6 +53,7 @@ from infinitygan.models.generator import check_truncation
 from infinitygan.runtime import check_precision
 from infinitygan.spatial import Window
 from infinitygan.tiling import (
+    TileSource,
     Windows,
     batch_noise,
     check_region,
@@ -302,14 +303,28 @@ class Scene:
                 ss.append(int(s))
         return np.array(ys), np.array(xs), np.array(ss)
 
-    def _mask_copies(self, mask: BoxMask, rect: Rect) -> list[int]:
-        """Horizontal shifts of a style-edit mask that meet ``rect`` (only 0 without wrap)."""
-        if not self.period_px:
-            return [0]
-        p = self.period_px
-        k0 = (rect[2] - mask.left - mask.width) // p
-        k1 = _ceil_div(rect[3] - mask.left, p)
-        return [k * p for k in range(k0, k1 + 1)]
+    def _mask_shifts(self, mask: BoxMask, rect: Rect) -> list[int]:
+        """Horizontal shifts of a style-edit mask whose box meets ``rect`` (only 0, if any,
+        without wrap)."""
+        shifts = [0]
+        if self.period_px:
+            p = self.period_px
+            k0 = (rect[2] - mask.left - mask.width) // p
+            k1 = _ceil_div(rect[3] - mask.left, p)
+            shifts = [k * p for k in range(k0, k1 + 1)]
+        return [
+            shift
+            for shift in shifts
+            if rects_meet(
+                (
+                    mask.top,
+                    mask.top + mask.height - 1,
+                    mask.left + shift,
+                    mask.left + shift + mask.width - 1,
+                ),
+                rect,
+            )
+        ]
 
     def active_sources(self, rect: Rect) -> list[int]:
         """Sources that may have non-zero weight at some position of ``rect`` (a superset)."""
@@ -318,15 +333,7 @@ class Scene:
         sy, sx, ss = self._sites_for(grown)
         ids = list(dict.fromkeys(int(ss[i]) for i in sites_touching(sy, sx, grown)))
         for mask, src in self.style_edits:
-            for shift in self._mask_copies(mask, rect):
-                box = (
-                    mask.top,
-                    mask.top + mask.height - 1,
-                    mask.left + shift,
-                    mask.left + shift + mask.width - 1,
-                )
-                if not rects_meet(box, rect):
-                    continue
+            for shift in self._mask_shifts(mask, rect):
                 c = mask.core()
                 core = (c[0], c[1], c[2] + shift, c[3] + shift)
                 if c[0] <= c[1] and c[2] <= c[3] and rect_inside(rect, core):
@@ -354,15 +361,7 @@ class Scene:
             for k, i in enumerate(idx):
                 out[col[int(ss[i])]] += w[k]
         for mask, src in self.style_edits:
-            for shift in self._mask_copies(mask, rect):
-                box = (
-                    mask.top,
-                    mask.top + mask.height - 1,
-                    mask.left + shift,
-                    mask.left + shift + mask.width - 1,
-                )
-                if not rects_meet(box, rect):
-                    continue
+            for shift in self._mask_shifts(mask, rect):
                 m = mask(ys, xs - shift)
                 out *= 1.0 - m
                 out[col[src]] += m
@@ -643,27 +642,16 @@ def render_region(
     check_region(top, left, height, width)
     if not isinstance(description, CanvasDescription):
         raise TypeError("description must be a CanvasDescription")
-    if description.is_plain:
-        return generate_region(
-            G,
-            description.seed,
-            top,
-            left,
-            height,
-            width,
-            device=device,
-            wrap=description.wrap,
-            precision=precision,
-            max_memory=max_memory,
-            tile=tile,
-            channels_last=channels_last,
-            tile_batch=tile_batch,
-            compile=compile,
-            truncation=truncation,
-        )
     check_precision(precision)
+    psi = check_truncation(truncation)
+
+    def make_source(G: Generator, device: torch.device) -> TileSource:
+        if description.is_plain:  # exactly what generate_region renders
+            return SeedCanvas(G, description.seed, wrap=description.wrap, psi=psi, device=device)
+        return Scene(G, description, psi)
+
     return render_tiles(
-        lambda G, device: Scene(G, description, truncation),
+        make_source,
         G,
         top,
         left,
