@@ -75,7 +75,7 @@ def save_png(path: Path, image: torch.Tensor) -> Path:
 
 def interrupt_after(monkeypatch, chunks: int) -> None:
     """Make the next render stop (like a kill) after ``chunks`` chunks are written."""
-    import infinitygan.render as render_module
+    import infinitygan.streaming as render_module
 
     real = render_module.render_to_writer
 

@@ -9,7 +9,7 @@ import pytest
 from infinitygan.applications import Anchor, CanvasDescription
 from infinitygan.config import ModelConfig, check_keys
 from infinitygan.train.config import RunConfig
-from infinitygan.web.description import DescriptionError, spec_from_json
+from infinitygan.web.description import DescriptionError, description_from_json
 
 
 def _with(data: dict, path: tuple[str, ...], key: str = "colour") -> dict:
@@ -49,7 +49,7 @@ READERS = {
     "web description": (
         lambda: {"anchors": [], "edits": []},
         (),
-        lambda obj: spec_from_json(1, obj),
+        lambda obj: description_from_json(1, obj),
         "description",
     ),
 }

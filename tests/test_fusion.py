@@ -247,6 +247,28 @@ def test_wrapped_fused_canvas_is_periodic(tiny_generator):
     assert (a - b).abs().max() < TOL
 
 
+def test_described_canvas_batches_the_tiles_of_one_style(tiny_generator, monkeypatch):
+    from infinitygan.applications.scene import Scene
+
+    G = tiny_generator
+    desc = CanvasDescription(seed=5, anchors=(Anchor(0, 0, 5), Anchor(0, 400, 6)), blend=15)
+    batches = []
+    texture = Scene.texture
+
+    def counting(self, structure, windows, device, compile):
+        batches.append(len(windows))
+        return texture(self, structure, windows, device, compile)
+
+    monkeypatch.setattr(Scene, "texture", counting)
+    single = render_region(G, desc, -32, 0, 64, 480, tile=32)
+    assert set(batches) == {1}
+    batches.clear()
+    batched = render_region(G, desc, -32, 0, 64, 480, tile=32, tile_batch=4)
+    # the tiles near one anchor share its style and run four at a time; fused ones run alone
+    assert max(batches) == 4 and 1 in batches and sum(batches) == 2 * 15
+    assert (batched - single).abs().max() < TOL
+
+
 # ----------------------------------------------------------------------------- descriptions
 def test_description_json_round_trip_and_strictness(tmp_path):
     desc = CanvasDescription(

@@ -10,13 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from infinitygan import generate_region
-from infinitygan.canvas import (
-    DEFAULT_MAX_MEMORY,
-    default_max_memory,
-    plan_tile_size,
-    plan_tiling,
-    texture_tile_bytes,
-)
 from infinitygan.runtime import (
     activation_bytes,
     check_precision,
@@ -25,6 +18,14 @@ from infinitygan.runtime import (
     resolve_device,
     strict_fp32,
     to_host,
+)
+from infinitygan.tiling import (
+    DEFAULT_MAX_MEMORY,
+    default_max_memory,
+    plan_tile_size,
+    plan_tiles,
+    plan_tiling,
+    texture_tile_bytes,
 )
 
 CUDA = torch.device("cuda")  # a device object only: the flags are set without a GPU
@@ -180,6 +181,16 @@ def test_tile_batches_stay_inside_the_memory_budget(tiny_generator):
     assert plan_tiling(G, 3 * per_tile + 1, "fp32", 256, 8) == (256, 3)
     assert plan_tiling(G, 1, "bf16", 256, 8) == (256, 1)
     assert plan_tiling(G, budget, "fp32", 64, 2) == (64, 2)
+    assert [(t.y, t.x, t.h, t.w) for t in plan_tiles(40, 70, 32)] == [
+        (0, 0, 32, 32),
+        (0, 32, 32, 32),
+        (0, 64, 32, 6),
+        (32, 0, 8, 32),
+        (32, 32, 8, 32),
+        (32, 64, 8, 6),
+    ]
+    with pytest.raises(ValueError, match="tile must be positive"):
+        plan_tiles(40, 70, 0)
     with pytest.raises(ValueError, match="tile_batch must be >= 1"):
         plan_tiling(G, budget, "fp32", None, 0)
     assert default_max_memory(torch.device("cpu")) == DEFAULT_MAX_MEMORY == 2 << 30

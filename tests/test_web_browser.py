@@ -30,10 +30,10 @@ if not Path(CHROMIUM).is_file():
     )
 
 from infinitygan import build_generator  # noqa: E402
+from infinitygan.applications.description import CanvasDescription  # noqa: E402
 from infinitygan.canvas import generate_region  # noqa: E402
 from infinitygan.imageio import to_uint8  # noqa: E402
 from infinitygan.web.app import BackgroundServer, ServerOptions, create_app  # noqa: E402
-from infinitygan.web.description import CanvasSpec  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -295,7 +295,7 @@ def test_zoom_out_and_download_view(explorer_server, page, tmp_path):
     ox, oy = view_origin(page, -1)
     assert ox == int(ox) and oy == int(oy)
     want = store.region(
-        CanvasSpec(seed=3),
+        CanvasDescription(seed=3),
         1,
         int(oy) + CLIP["y"],
         int(ox) + CLIP["x"],
@@ -313,7 +313,7 @@ def test_zoom_out_and_download_view(explorer_server, page, tmp_path):
     assert info.value.suggested_filename.startswith("infinitygan-seed3-level1-")
     with Image.open(path) as im:
         got = np.asarray(im.convert("RGB"))
-    full = store.region(CanvasSpec(seed=3), 1, region["top"], region["left"], VIEW_H, VIEW_W)
+    full = store.region(CanvasDescription(seed=3), 1, region["top"], region["left"], VIEW_H, VIEW_W)
     assert np.array_equal(got, full)
     # The download was made from the tiles on screen: nothing fetched, nothing rendered.
     assert page.evaluate("explorer.stats.viewDownloadFetched") == 0
@@ -324,7 +324,6 @@ def test_zoom_out_and_download_view(explorer_server, page, tmp_path):
 
 @pytest.mark.slow  # fused tiles render slower than plain ones: 15-60 s
 def test_style_anchor_and_box_edit_with_undo(explorer_server, page):
-    pytest.importorskip("infinitygan.applications.render", reason="needs infinitygan.applications")
     server, G, _ = explorer_server
     open_view(page, server.url, 2, 0, 0)
     assert page.locator("#fusion").is_visible()
@@ -478,7 +477,7 @@ def test_zooming_out_to_the_widest_level_fills_the_view_in_seconds(browser):
             assert seconds < 30
             ox, oy = view_origin(page, -widest)
             want = store.region(
-                CanvasSpec(seed=11),
+                CanvasDescription(seed=11),
                 widest,
                 int(oy) + CLIP["y"],
                 int(ox) + CLIP["x"],
@@ -502,7 +501,7 @@ def test_zoom_range_follows_the_measured_speed(browser):
         return torch.zeros(3, h, w)
 
     app = create_app(None, model_name="slow", model_id="5104", render_fn=slow)
-    seconds = app.state.explorer.store.measure(CanvasSpec(seed=0))
+    seconds = app.state.explorer.store.measure(CanvasDescription(seed=0))
     assert 0.15 <= seconds < 0.25
     context = browser.new_context(viewport={"width": VIEW_W, "height": VIEW_H})
     page = context.new_page()

@@ -30,6 +30,8 @@ pytest.importorskip("fastapi", reason="the web extra is not installed: pip insta
 pytest.importorskip("uvicorn", reason="the web extra is not installed: pip install '.[web]'")
 
 from infinitygan import build_generator, load_generator, save_generator  # noqa: E402
+from infinitygan.applications.description import Anchor, CanvasDescription  # noqa: E402
+from infinitygan.applications.scene import render_region  # noqa: E402
 from infinitygan.canvas import generate_region  # noqa: E402
 from infinitygan.imageio import to_uint8  # noqa: E402
 from infinitygan.web.app import (  # noqa: E402
@@ -38,13 +40,7 @@ from infinitygan.web.app import (  # noqa: E402
     create_app,
     model_identity,
 )
-from infinitygan.web.description import (  # noqa: E402
-    Anchor,
-    CanvasSpec,
-    encode_extras,
-    fusion_available,
-    render,
-)
+from infinitygan.web.description import encode_extras  # noqa: E402
 from infinitygan.web.tiles import MemoryCache, TileStore, downsample2x  # noqa: E402
 
 Response = tuple[int, dict[str, str], bytes]
@@ -75,7 +71,7 @@ def png_pixels(data: bytes) -> np.ndarray:
         return np.asarray(im).copy()
 
 
-def coord_render(d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
+def coord_render(d: CanvasDescription, top: int, left: int, h: int, w: int) -> torch.Tensor:
     """A cheap stand-in for the model: a smooth image that is a pure function of position."""
     y = torch.arange(top, top + h, dtype=torch.float64).view(1, -1, 1)
     x = torch.arange(left, left + w, dtype=torch.float64).view(1, 1, -1)
@@ -137,8 +133,7 @@ def test_info_page_and_vendored_viewer(served):
         "period_pixels": 2224,
     }
     assert info["tile_size"] == 256 and info["max_level"] == 3
-    fusion = fusion_available()
-    assert info["features"] == {"anchors": fusion, "edits": fusion}
+    assert info["features"] == {"anchors": True, "edits": True}
     assert info["limits"]["anchors"] == 16 and info["default_blend"] == 127
     status, headers, body = request(served.url, "/")
     assert status == 200 and b"static/explorer.js" in body
@@ -229,20 +224,12 @@ def test_region_download(served):
 
 
 def test_anchor_tiles_render_through_the_library(served):
-    pytest.importorskip("infinitygan.applications.render", reason="needs infinitygan.applications")
-    spec = CanvasSpec(seed=1, anchors=(Anchor(0, 0, 1), Anchor(0, 256, 2)), blend=31)
+    spec = CanvasDescription(seed=1, anchors=(Anchor(0, 0, 1), Anchor(0, 256, 2)), blend=31)
     status, _, body = request(served.url, f"/tiles/1/0/0/0.png?desc={encode_extras(spec)}")
     assert status == 200
-    want = to_uint8(render(served.G, spec, 0, 0, 256, 256))
+    want = to_uint8(render_region(served.G, spec, 0, 0, 256, 256))
     assert np.array_equal(png_pixels(body), want)
     assert not np.array_equal(png_pixels(request(served.url, "/tiles/1/0/0/0.png")[2]), want)
-
-
-def test_anchors_are_refused_without_the_library(served, monkeypatch):
-    monkeypatch.setitem(sys.modules, "infinitygan.applications.render", None)
-    desc = encode_extras(CanvasSpec(seed=1, anchors=(Anchor(0, 0, 2),)))
-    status, _, body = request(served.url, f"/tiles/1/0/0/0.png?desc={desc}")
-    assert status == 422 and b"not supported by this installation" in body
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,7 +498,7 @@ class GatedRender:
         self.gate = threading.Event()
         self.calls: list[tuple[int, int]] = []
 
-    def __call__(self, d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
+    def __call__(self, d: CanvasDescription, top: int, left: int, h: int, w: int) -> torch.Tensor:
         self.calls.append((top, left))
         if (top, left) == (0, 0):
             self.gate.wait(30)
@@ -562,13 +549,13 @@ def test_stats_report_render_speed_and_work_left():
 def test_speed_is_measured_when_the_app_is_created():
     calls: list[tuple[int, int]] = []
 
-    def slow_render(d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
+    def slow_render(d: CanvasDescription, top: int, left: int, h: int, w: int) -> torch.Tensor:
         calls.append((top, left))
         time.sleep(0.05)
         return coord_render(d, top, left, h, w)
 
     store = TileStore(slow_render, MemoryCache(1 << 20))
-    seconds = store.measure(CanvasSpec(seed=0))
+    seconds = store.measure(CanvasDescription(seed=0))
     assert calls == [(0, 0), (0, 0)] and 0.05 <= seconds < 5
     assert store.tiles_made == 0 and len(store.memory) == 0  # nothing cached or counted
     G = build_generator("tiny", seed=0)

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from infinitygan.applications.description import Anchor, CanvasDescription, Edit
+from infinitygan.applications.scene import render_region
 from infinitygan.canvas import generate_region
 from infinitygan.imageio import to_uint8
 from infinitygan.web.description import (
@@ -19,16 +21,13 @@ from infinitygan.web.description import (
     MAX_DESC_DEPTH,
     MAX_EDITS,
     SEED_LIMIT,
-    Anchor,
-    BoxEdit,
-    CanvasSpec,
     DescriptionError,
-    UnsupportedDescription,
-    check_renderable,
+    check_seed,
     encode_extras,
+    extras,
+    extras_id,
     json_depth,
     parse_description,
-    render,
 )
 from infinitygan.web.scheduler import QueueFull, Scheduler
 from infinitygan.web.tiles import (
@@ -55,16 +54,16 @@ def _b64(obj: object) -> str:
 
 def test_plain_description_round_trip():
     d = parse_description(7, None)
-    assert d == CanvasSpec(seed=7) and d.is_plain
+    assert d == CanvasDescription(seed=7) and d.is_plain
     assert parse_description(7, "") == d
-    assert encode_extras(d) == "" and d.extras_id() == "plain"
+    assert encode_extras(d) == "" and extras_id(d) == "plain"
 
 
 def test_description_with_anchors_and_edits_round_trips():
-    d = CanvasSpec(
+    d = CanvasDescription(
         seed=-3,
         anchors=(Anchor(y=0, x=500, seed=9), Anchor(y=-20, x=-4000, seed=1)),
-        edits=(BoxEdit(top=-10, left=30, height=64, width=128, what="style", seed=5),),
+        edits=(Edit(top=-10, left=30, height=64, width=128, what="style", seed=5),),
         blend=31,
         blend_kernel="gaussian",
     )
@@ -72,25 +71,25 @@ def test_description_with_anchors_and_edits_round_trips():
     assert set(text) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     back = parse_description(-3, text)
     assert back == d
-    assert back.extras_id() == d.extras_id() != "plain"
-    assert len(d.extras_id()) == 16 and d.extras_id().isalnum()
-    assert CanvasSpec(seed=-3, anchors=d.anchors[:1]).extras_id() != d.extras_id()
+    assert extras_id(back) == extras_id(d) != "plain"
+    assert len(extras_id(d)) == 16 and extras_id(d).isalnum()
+    assert extras_id(CanvasDescription(seed=-3, anchors=d.anchors[:1])) != extras_id(d)
     # Defaults are left out of the wire format; key order does not matter.
-    assert CanvasSpec(seed=0, anchors=d.anchors).extras() == {
+    assert extras(CanvasDescription(seed=0, anchors=d.anchors)) == {
         "anchors": [{"y": 0, "x": 500, "seed": 9}, {"y": -20, "x": -4000, "seed": 1}]
     }
-    edit = dict(reversed(list(d.extras()["edits"][0].items())))
+    edit = dict(reversed(list(extras(d)["edits"][0].items())))
     shuffled = {"blend_kernel": "gaussian", "edits": [edit], "blend": 31}
-    shuffled["anchors"] = d.extras()["anchors"]
+    shuffled["anchors"] = extras(d)["anchors"]
     assert parse_description(-3, _b64(shuffled)) == d
 
 
 def test_plain_specs():
-    assert CanvasSpec(seed=4, anchors=(Anchor(10, 10, 4),)).is_plain  # own style only
-    assert CanvasSpec(seed=4, blend=3).is_plain
-    assert CanvasSpec(seed=4, anchors=(Anchor(10, 10, 4),), blend=3).extras_id() == "plain"
-    assert not CanvasSpec(seed=4, anchors=(Anchor(10, 10, 5),)).is_plain
-    assert not CanvasSpec(seed=4, edits=(BoxEdit(0, 0, 8, 8, "noise", 4),)).is_plain
+    assert CanvasDescription(seed=4, anchors=(Anchor(10, 10, 4),)).is_plain  # own style only
+    assert CanvasDescription(seed=4, blend=3).is_plain
+    assert extras_id(CanvasDescription(seed=4, anchors=(Anchor(10, 10, 4),), blend=3)) == "plain"
+    assert not CanvasDescription(seed=4, anchors=(Anchor(10, 10, 5),)).is_plain
+    assert not CanvasDescription(seed=4, edits=(Edit(0, 0, 8, 8, "noise", 4),)).is_plain
 
 
 def _edit(**kw: object) -> dict[str, object]:
@@ -138,7 +137,7 @@ def test_deeply_nested_descriptions_are_refused_before_parsing():
     with pytest.raises(DescriptionError, match="500 deep"):
         parse_description(0, objects)
     # The deepest valid description (description > edits > edit) is well within the bound.
-    text = encode_extras(CanvasSpec(seed=0, edits=(BoxEdit(0, 0, 8, 8, "noise", 4),)))
+    text = encode_extras(CanvasDescription(seed=0, edits=(Edit(0, 0, 8, 8, "noise", 4),)))
     assert parse_description(0, text).edits[0].what == "noise"
 
 
@@ -153,52 +152,37 @@ def test_seed_range_is_checked():
     with pytest.raises(DescriptionError, match="seed must lie within"):
         parse_description(SEED_LIMIT + 1, None)
     with pytest.raises(DescriptionError, match="seed must be an integer"):
-        CanvasSpec(seed=1.5)  # type: ignore[arg-type]
+        check_seed(1.5)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        CanvasDescription(seed=1.5)  # type: ignore[arg-type]
     assert parse_description(-SEED_LIMIT, None).seed == -SEED_LIMIT
 
 
 def test_render_plain_equals_generate_region(tiny_generator):
-    d = CanvasSpec(seed=4)
-    got = render(tiny_generator, d, -40, 1000, 48, 64)
+    d = parse_description(4, None)
+    got = render_region(tiny_generator, d, -40, 1000, 48, 64)
     want = generate_region(tiny_generator, 4, -40, 1000, 48, 64)
     assert torch.equal(got, want)
 
 
 def test_anchors_and_edits_render_through_the_library(tiny_generator):
-    pytest.importorskip("infinitygan.applications.render", reason="needs infinitygan.applications")
-    from infinitygan.applications.description import Anchor as LibAnchor
-    from infinitygan.applications.description import CanvasDescription
-    from infinitygan.applications.description import Edit as LibEdit
-    from infinitygan.applications.render import render_region
-
-    spec = CanvasSpec(
-        seed=1,
-        anchors=(Anchor(0, 0, 1), Anchor(0, 300, 2)),
-        edits=(BoxEdit(-20, 100, 40, 40, "noise", 5),),
-        blend=15,
-    )
     lib = CanvasDescription(
         seed=1,
-        anchors=(LibAnchor(0, 0, 1), LibAnchor(0, 300, 2)),
-        edits=(LibEdit(-20, 100, 40, 40, "noise", 5),),
+        anchors=(Anchor(0, 0, 1), Anchor(0, 300, 2)),
+        edits=(Edit(-20, 100, 40, 40, "noise", 5),),
         blend=15,
     )
-    check_renderable(spec)
-    got = render(tiny_generator, spec, -32, 96, 48, 64)
+    spec = parse_description(1, encode_extras(lib))  # what a tile URL says
+    assert spec == lib
+    got = render_region(tiny_generator, spec, -32, 96, 48, 64)
     assert torch.equal(got, render_region(tiny_generator, lib, -32, 96, 48, 64))
     assert not torch.equal(got, generate_region(tiny_generator, 1, -32, 96, 48, 64))
 
 
-def test_anchors_and_edits_need_the_applications_package(tiny_generator, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "infinitygan.applications.render", None)
-    anchored = CanvasSpec(seed=0, anchors=(Anchor(0, 0, 1),))
-    with pytest.raises(UnsupportedDescription, match="not supported by this installation"):
-        check_renderable(anchored)
-    with pytest.raises(UnsupportedDescription, match="need infinitygan.applications"):
-        render(tiny_generator, anchored, 0, 0, 8, 8)
-    check_renderable(CanvasSpec(seed=0, anchors=(Anchor(0, 0, 0),)))  # plain: always fine
+def test_placements_and_wrap_cannot_be_written_in_a_url():
+    wrapped = CanvasDescription(seed=0, anchors=(Anchor(0, 0, 1),), wrap=True)
+    with pytest.raises(DescriptionError, match="cannot be written in a URL"):
+        encode_extras(wrapped)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,7 +222,7 @@ def test_tile_index_limits_cover_the_coordinate_range():
     assert tile_index_limit(4) * (TILE_SIZE << 4) == COORD_LIMIT
 
 
-def coord_render(d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Tensor:
+def coord_render(d: CanvasDescription, top: int, left: int, h: int, w: int) -> torch.Tensor:
     """A cheap stand-in for the model: a smooth image that is a pure function of position."""
     y = torch.arange(top, top + h, dtype=torch.float64).view(1, -1, 1)
     x = torch.arange(left, left + w, dtype=torch.float64).view(1, 1, -1)
@@ -248,10 +232,10 @@ def coord_render(d: CanvasSpec, top: int, left: int, h: int, w: int) -> torch.Te
 
 def test_level0_tile_is_exactly_generate_region(tiny_generator):
     def fn(d, top, left, h, w):
-        return render(tiny_generator, d, top, left, h, w)
+        return render_region(tiny_generator, d, top, left, h, w)
 
     store = TileStore(fn, MemoryCache(64 << 20))
-    d = CanvasSpec(seed=11)
+    d = CanvasDescription(seed=11)
     for row, col in [(-1, -2)]:
         tile = store.pixels(d, TileKey("plain", 11, 0, row, col))
         want = to_uint8(generate_region(tiny_generator, 11, row * 256, col * 256, 256, 256))
@@ -267,7 +251,7 @@ def test_level2_tile_is_the_box_filter_of_its_children():
         return coord_render(d, top, left, h, w)
 
     store = TileStore(fn, MemoryCache(64 << 20))
-    d = CanvasSpec(seed=2)
+    d = CanvasDescription(seed=2)
     key = TileKey("plain", 2, 2, -1, 0)  # canvas rows [-1024, 0), cols [0, 1024)
     tile = store.pixels(d, key)
     assert len(calls) == 16 and all(c[2:] == (256, 256) for c in calls)
@@ -295,10 +279,10 @@ def test_block_render_makes_a_level1_tile_in_one_call(tiny_generator):
 
     def fn(d, top, left, h, w):
         calls.append((top, left, h, w))
-        return render(tiny_generator, d, top, left, h, w)
+        return render_region(tiny_generator, d, top, left, h, w)
 
     store = TileStore(fn, MemoryCache(64 << 20), block_render=True)
-    d = CanvasSpec(seed=3)
+    d = CanvasDescription(seed=3)
     key = TileKey("plain", 3, 1, -1, 2)  # canvas rows [-512, 0), cols [1024, 1536)
     assert store.renders_needed(key) == 4
     tile = store.pixels(d, key)
@@ -330,7 +314,7 @@ def test_block_render_makes_a_level1_tile_in_one_call(tiny_generator):
 
 def test_small_tiles_and_work_estimates():
     store = TileStore(coord_render, MemoryCache(64 << 20))
-    d = CanvasSpec(seed=1)
+    d = CanvasDescription(seed=1)
     key = TileKey("plain", 1, 2, 0, -1)
     assert store.renders_needed(key) == 16
     assert store.renders_needed(TileKey("plain", 1, 7, 0, 0)) == 4**7  # not counted one by one
@@ -348,7 +332,7 @@ def test_small_tiles_and_work_estimates():
 
 def test_region_download_matches_tiles():
     store = TileStore(coord_render, MemoryCache(64 << 20))
-    d = CanvasSpec(seed=5)
+    d = CanvasDescription(seed=5)
     region0 = store.region(d, 0, -100, 200, 120, 90)
     assert np.array_equal(region0, to_uint8(coord_render(d, -100, 200, 120, 90)))
     assert np.array_equal(
@@ -374,7 +358,7 @@ def test_should_stop_interrupts_a_composite_tile():
         return torch.zeros(3, h, w)
 
     store = TileStore(fn, MemoryCache(64 << 20))
-    d = CanvasSpec(seed=0)
+    d = CanvasDescription(seed=0)
     with pytest.raises(Cancelled):
         store.pixels(d, TileKey("plain", 0, 1, 0, 0), should_stop=lambda: len(calls) >= 2)
     assert len(calls) == 2  # two children rendered (and cached), then stopped
@@ -425,8 +409,8 @@ def test_store_reads_the_disk_cache(tmp_path):
     pixels = np.full((256, 256, 3), 17, np.uint8)
     disk.put(key, encode_png(pixels))
     store = TileStore(fail, MemoryCache(1 << 20), disk)
-    assert np.array_equal(store.pixels(CanvasSpec(seed=1), key), pixels)
-    assert store.png(CanvasSpec(seed=1), key) == disk.get(key)
+    assert np.array_equal(store.pixels(CanvasDescription(seed=1), key), pixels)
+    assert store.png(CanvasDescription(seed=1), key) == disk.get(key)
 
 
 # --------------------------------------------------------------------------------------------

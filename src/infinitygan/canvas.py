@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import weakref
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -22,96 +19,23 @@ from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
 from infinitygan.models.generator import check_truncation
-from infinitygan.runtime import (
-    activation_bytes,
-    check_precision,
-    model_on,
-    module_device,
-    precision_context,
-    resolve_device,
-    strict_fp32,
-    to_host,
+from infinitygan.runtime import check_precision, strict_fp32
+from infinitygan.tiling import (
+    Windows,
+    batch_noise,
+    check_region,
+    render_tiles,
+    structure_blocks,
+    texture_function,
+    window_noise,
 )
-from infinitygan.spatial import Geometry
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_MEMORY = 2 << 30  # bytes of activations per texture tile (batch), CPU
-DEFAULT_MAX_MEMORY_CUDA = 8 << 30  # on a GPU (at most a quarter of its memory)
-
-
-@dataclass(frozen=True)
-class TileWindow:
-    """One texture tile: output pixels ``[y, y+h) x [x, x+w)`` relative to the region."""
-
-    y: int
-    x: int
-    h: int
-    w: int
 
 
 def period_pixels(G: Generator) -> int:
     """Horizontal period of the canvas in pixels (2224 for paper-101)."""
     return G.config.coords.horizontal_period * G.geometry.scale
-
-
-def texture_tile_bytes(G: Generator, cells: int, dtype_bytes: int = 4) -> int:
-    """Rough peak activation bytes of one square texture tile of ``cells`` structure cells."""
-    sizes = G.geometry.texture_conv_sizes(cells)
-    channels = [c for c in G.config.texture.channels for _ in (0, 1)]
-    peak = 0
-    for i, (s, c) in enumerate(zip(sizes, channels)):
-        if i % 2 == 0:  # upsampling conv: transposed output + crop + blur live together
-            peak = max(peak, 3 * (s + 4) ** 2 * c)
-        else:
-            peak = max(peak, 2 * (s + 2) ** 2 * c + 2 * s * s * c)
-    return peak * dtype_bytes
-
-
-def plan_tile_size(G: Generator, max_memory: int, dtype_bytes: int = 4) -> int:
-    """Largest square tile side (output pixels, a multiple of the cell size) within the budget."""
-    scale = G.geometry.scale
-    cells = 4
-    while texture_tile_bytes(G, cells * 2 + 6, dtype_bytes) <= max_memory and cells < 4096:
-        cells *= 2
-    while cells > 1 and texture_tile_bytes(G, cells + 6, dtype_bytes) > max_memory:
-        cells //= 2
-    return cells * scale
-
-
-def default_max_memory(device: torch.device) -> int:
-    """The activation budget per texture call when none is given: 2 GiB on the CPU, 8 GiB (at
-    most a quarter of the GPU's memory) on CUDA, where bigger tiles keep the GPU busy."""
-    if device.type != "cuda":
-        return DEFAULT_MAX_MEMORY
-    total = torch.cuda.get_device_properties(device).total_memory
-    return max(DEFAULT_MAX_MEMORY, min(DEFAULT_MAX_MEMORY_CUDA, total // 4))
-
-
-def plan_tiling(
-    G: Generator, max_memory: int, precision: str, tile: int | None, tile_batch: int
-) -> tuple[int, int]:
-    """(tile side, tiles per batched call) keeping ``tile_batch`` tiles inside ``max_memory``.
-
-    Without an explicit ``tile`` the side is planned for ``max_memory / tile_batch``; with one,
-    the batch shrinks until it fits (never below one tile).
-    """
-    if tile_batch < 1:
-        raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
-    nbytes = activation_bytes(precision)
-    if tile is None:
-        return plan_tile_size(G, max(max_memory // tile_batch, 1), nbytes), tile_batch
-    per_tile = texture_tile_bytes(G, math.ceil(tile / G.geometry.scale) + 6, nbytes)
-    return tile, max(1, min(tile_batch, max_memory // per_tile))
-
-
-def plan_tiles(height: int, width: int, tile: int) -> list[TileWindow]:
-    """Cut a ``height x width`` region into tiles of at most ``tile x tile`` pixels."""
-    tiles = []
-    for y in range(0, height, tile):
-        for x in range(0, width, tile):
-            tiles.append(TileWindow(y, x, min(tile, height - y), min(tile, width - x)))
-    return tiles
 
 
 def structure_region(
@@ -130,65 +54,91 @@ def structure_region(
 
     Computed in blocks of at most ``block`` cells per side (exact: the synthesizer is padding-free).
     """
-    geo = G.geometry
-    m = geo.margin
+    device = z_global.device
+
+    def block_structure(r0: int, nr: int, c0: int, nc: int) -> Tensor:
+        return G.structure(z_global, *_structure_input(G, seed, r0, nr, c0, nc, wrap, device))
+
+    return structure_blocks(G, row_start, rows, col_start, cols, device, block_structure, block)
+
+
+def _structure_input(
+    G: Generator, seed: int, r0: int, nr: int, c0: int, nc: int, wrap: bool, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Local latents [1, local_dim, nr, nc] and coordinates [1, 3, nr, nc] of ``seed``'s
+    structure input cells ``[r0, r0 + nr) x [c0, c0 + nc)``, on ``device``."""
     cfg = G.config
     period = cfg.coords.horizontal_period if wrap else None
-    device = z_global.device
-    out = torch.empty(1, cfg.structure.channels, rows, cols, device=device)
-    for by in range(0, rows, block):
-        bh = min(block, rows - by)
-        for bx in range(0, cols, block):
-            bw = min(block, cols - bx)
-            r0, c0 = row_start + by - m, col_start + bx - m
-            z_local = local_latent(
-                seed,
-                cfg.structure.local_dim,
-                r0,
-                bh + 2 * m,
-                c0,
-                bw + 2 * m,
-                period=period,
-                device=device,
-            )
-            coords = coord_grid(range(r0, r0 + bh + 2 * m), range(c0, c0 + bw + 2 * m), cfg.coords)
-            s = G.structure(z_global, z_local[None], coords[None].to(device))
-            out[:, :, by : by + bh, bx : bx + bw] = s.float()
-    return out
+    z_local = local_latent(
+        seed, cfg.structure.local_dim, r0, nr, c0, nc, period=period, device=device
+    )
+    coords = coord_grid(range(r0, r0 + nr), range(c0, c0 + nc), cfg.coords)
+    return z_local[None].to(device), coords[None].to(device)
 
 
-def _noise_for(
-    G: Generator,
-    seed: int,
-    cell_y: int,
-    cells_y: int,
-    cell_x: int,
-    cells_x: int,
-    wrap: bool,
-    device: torch.device,
+def seed_noise(
+    G: Generator, seed: int, windows: Windows, wrap: bool, device: torch.device
 ) -> list[Tensor]:
+    """Noise maps [1, 1, h_i, w_i] of ``seed``'s canvas for one tile, one per texture conv."""
     geo = G.geometry
     period = G.config.coords.horizontal_period if wrap else None
-    sizes_y = geo.texture_conv_sizes(cells_y)
-    sizes_x = geo.texture_conv_sizes(cells_x)
-    maps = []
-    for i in range(G.num_convs):
-        s = geo.layer_scale(i)
+
+    def draw(conv: int, row: int, rows: int, col: int, cols: int) -> Tensor:
+        s = geo.layer_scale(conv)
         n = noise_map(
-            seed,
-            i,
-            s * cell_y,
-            sizes_y[i],
-            s * cell_x,
-            sizes_x[i],
-            period=period * s if period else None,
-            device=device,
+            seed, conv, row, rows, col, cols, period=period * s if period else None, device=device
         )
-        maps.append(n[None])
-    return maps
+        return n[None]
+
+    return window_noise(G, windows, draw)
 
 
-@torch.no_grad()
+class SeedCanvas:
+    """The canvas of one seed as a :class:`infinitygan.tiling.TileSource`: local latents and
+    noise keyed to canvas position, one global style everywhere (so every tile batches).
+
+    Args:
+        G: the generator, on ``device``.
+        seed: the canvas seed.
+        wrap: horizontally periodic canvas.
+        psi: truncation, already checked (:func:`check_truncation`).
+        device: where to compute.
+    """
+
+    def __init__(
+        self, G: Generator, seed: int, *, wrap: bool, psi: float, device: torch.device
+    ) -> None:
+        self.G = G
+        self.seed = seed
+        self.wrap = wrap
+        self.psi = psi
+        self.z_global = global_latent(seed, G.config.mapping.z_dim, device=device)[None]
+        self._w: Tensor | None = None
+
+    def structure(
+        self, row_start: int, rows: int, col_start: int, cols: int, device: torch.device
+    ) -> Tensor:
+        z = self.G.truncate_global(self.z_global, self.psi)
+        return structure_region(
+            self.G, self.seed, z, row_start, rows, col_start, cols, wrap=self.wrap
+        )
+
+    def batch_key(self, windows: Windows) -> int:
+        return 0  # one style for the whole canvas
+
+    def texture(
+        self, structure: Tensor, windows: list[Windows], device: torch.device, compile: bool
+    ) -> Tensor:
+        if self._w is None:
+            self._w = self.G.truncate_w(self.G.mapping(self.z_global), self.psi)
+        noise = batch_noise([seed_noise(self.G, self.seed, w, self.wrap, device) for w in windows])
+        # One style for the batch: plain convolutions.
+        return texture_function(self.G, compile)(structure, self._w, noise)
+
+    def finish(self, image: Tensor, top: int, left: int) -> None:
+        pass
+
+
 def generate_region(
     G: Generator,
     seed: int,
@@ -222,7 +172,8 @@ def generate_region(
         precision: "fp32" (strict IEEE, also on CUDA), "tf32" (TF32 tensor cores on CUDA),
             "bf16" or "fp16" (autocast); see :mod:`infinitygan.runtime`.
         max_memory: activation budget per batched texture call in bytes (sets the tile size;
-            default :func:`default_max_memory` of the device: 2 GiB on CPU, 8 GiB on CUDA).
+            default :func:`infinitygan.tiling.default_max_memory` of the device: 2 GiB on CPU,
+            8 GiB on CUDA).
         tile: explicit tile side in pixels (overrides ``max_memory`` for the side).
         channels_last: run the texture synthesizer in channels-last memory format (faster on
             CPU and GPU; results equal to float rounding).
@@ -239,86 +190,24 @@ def generate_region(
     Returns:
         Tensor [3, height, width], float32, about [-1, 1], on CPU.
     """
-    for name, v in (("top", top), ("left", left), ("height", height), ("width", width)):
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if height <= 0 or width <= 0:
-        raise ValueError(f"region size must be positive, got {height}x{width} (HxW)")
+    check_region(top, left, height, width)
     check_precision(precision)
     psi = check_truncation(truncation)
-    device = resolve_device(device, module_device(G))
-    G = model_on(G, device)
-    geo: Geometry = G.geometry
-    budget = max_memory if max_memory is not None else default_max_memory(device)
-    tile, tile_batch = plan_tiling(G, budget, precision, tile, tile_batch)
-    tiles = plan_tiles(height, width, tile)
-
-    # Structure cells needed by all tiles together.
-    wins = [(geo.window(top + t.y, t.h), geo.window(left + t.x, t.w)) for t in tiles]
-    cy0 = min(wy.cell_start for wy, _ in wins)
-    cy1 = max(wy.cell_start + wy.cells for wy, _ in wins)
-    cx0 = min(wx.cell_start for _, wx in wins)
-    cx1 = max(wx.cell_start + wx.cells for _, wx in wins)
-
-    z_global = global_latent(seed, G.config.mapping.z_dim, device=device)[None]
-    out = torch.empty(3, height, width, device=device)  # stays on the device until done
-    with precision_context(device, precision, benchmark=True):
-        w = G.truncate_w(G.mapping(z_global), psi)
-        z_structure = G.truncate_global(z_global, psi)
-        structure = structure_region(
-            G, seed, z_structure, cy0, cy1 - cy0, cx0, cx1 - cx0, wrap=wrap
-        )
-        for group in _batches(tiles, wins, tile_batch):
-            crops, noises = [], []
-            for _, (wy, wx) in group:
-                crops.append(
-                    structure[
-                        :,
-                        :,
-                        wy.cell_start - cy0 : wy.cell_start - cy0 + wy.cells,
-                        wx.cell_start - cx0 : wx.cell_start - cx0 + wx.cells,
-                    ]
-                )
-                noises.append(
-                    _noise_for(
-                        G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device
-                    )
-                )
-            s = torch.cat(crops) if len(crops) > 1 else crops[0]
-            noise = [torch.cat(maps) for maps in zip(*noises)] if len(noises) > 1 else noises[0]
-            if channels_last:
-                s = s.contiguous(memory_format=torch.channels_last)
-            texture = compiled_texture(G) if compile else G.texture
-            images = texture(s, w, noise)  # one style for the batch: plain convolutions
-            for image, (t, (wy, wx)) in zip(images, group):
-                out[:, t.y : t.y + t.h, t.x : t.x + t.w] = image[
-                    :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w
-                ]
-    return to_host(out)
-
-
-def _batches(
-    tiles: list[TileWindow], wins: list[tuple], size: int
-) -> Iterator[list[tuple[TileWindow, tuple]]]:
-    """Group tiles whose structure windows have equal shapes into batches of at most ``size``."""
-    if size < 1:
-        raise ValueError(f"tile_batch must be >= 1, got {size}")
-    groups: dict[tuple[int, int], list] = {}
-    for t, (wy, wx) in zip(tiles, wins):
-        groups.setdefault((wy.cells, wx.cells), []).append((t, (wy, wx)))
-    for members in groups.values():
-        for i in range(0, len(members), size):
-            yield members[i : i + size]
-
-
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def compiled_texture(G: Generator):
-    """``torch.compile`` of ``G.texture`` (dynamic shapes), cached per model."""
-    if G not in _COMPILED:
-        _COMPILED[G] = torch.compile(G.texture_synthesizer, dynamic=True)
-    return _COMPILED[G]
+    return render_tiles(
+        lambda G, device: SeedCanvas(G, seed, wrap=wrap, psi=psi, device=device),
+        G,
+        top,
+        left,
+        height,
+        width,
+        device=device,
+        precision=precision,
+        max_memory=max_memory,
+        tile=tile,
+        channels_last=channels_last,
+        tile_batch=tile_batch,
+        compile=compile,
+    )
 
 
 def image_framing(height: int, width: int) -> tuple[int, int]:
@@ -350,26 +239,16 @@ def one_shot_region(
     """
     geo = G.geometry
     wy, wx = geo.window(top, height), geo.window(left, width)
-    cfg = G.config
     m = geo.margin
     device = next(G.parameters()).device
-    period = cfg.coords.horizontal_period if wrap else None
-    z_global = global_latent(seed, cfg.mapping.z_dim, device=device)[None]
+    z_global = global_latent(seed, G.config.mapping.z_dim, device=device)[None]
     r0, c0 = wy.cell_start - m, wx.cell_start - m
-    ry, rx = wy.cells + 2 * m, wx.cells + 2 * m
-    z_local = local_latent(
-        seed, cfg.structure.local_dim, r0, ry, c0, rx, period=period, device=device
+    z_local, coords = _structure_input(
+        G, seed, r0, wy.cells + 2 * m, c0, wx.cells + 2 * m, wrap, device
     )
-    coords = coord_grid(range(r0, r0 + ry), range(c0, c0 + rx), cfg.coords)
-    noise = _noise_for(G, seed, wy.cell_start, wy.cells, wx.cell_start, wx.cells, wrap, device)
+    noise = seed_noise(G, seed, (wy, wx), wrap, device)
     with torch.no_grad(), strict_fp32(device):
-        image = G(
-            z_global,
-            z_local[None].to(device),
-            coords[None].to(device),
-            noise,
-            truncation=check_truncation(truncation),
-        )
+        image = G(z_global, z_local, coords, noise, truncation=check_truncation(truncation))
     return image[0, :, wy.crop : wy.crop + height, wx.crop : wx.crop + width].float().cpu()
 
 

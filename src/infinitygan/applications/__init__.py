@@ -22,8 +22,8 @@ from infinitygan.applications.description import (
 from infinitygan.applications.fusion import description_renderer, fusion_description
 from infinitygan.applications.inversion import InversionConfig, invert
 from infinitygan.applications.inverted import InvertedLatents
-from infinitygan.applications.render import render_region
 from infinitygan.applications.resample import affected_box, receptive_margin, resample_region
+from infinitygan.applications.scene import render_region
 
 __all__ = [
     "Anchor",

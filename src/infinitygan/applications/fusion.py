@@ -2,10 +2,10 @@
 
 :func:`fusion_description` turns seeds and a layout into a :class:`CanvasDescription` whose anchors
 sit at canvas pixels; :func:`description_renderer` gives the region renderer that the streaming
-writer loop (:func:`infinitygan.render.render_to_writer`) calls chunk by chunk, exactly as for
+writer loop (:func:`infinitygan.streaming.render_to_writer`) calls chunk by chunk, exactly as for
 plain generation. The fusion itself (weights, exact spatial modulation) lives in
 :mod:`infinitygan.applications.weights`, :mod:`~infinitygan.applications.fused` and
-:mod:`~infinitygan.applications.render`.
+:mod:`~infinitygan.applications.scene`.
 
 Layouts (positions relative to the output image's top-left pixel):
 
@@ -28,7 +28,7 @@ from infinitygan.applications.description import (
     CanvasDescription,
     ModelRef,
 )
-from infinitygan.applications.render import render_region
+from infinitygan.applications.scene import render_region
 from infinitygan.models import Generator
 from infinitygan.spatial import parse_position
 
@@ -143,7 +143,7 @@ def fusion_description(
 
 def description_renderer(G: Generator, description: CanvasDescription, **kwargs):  # noqa: ANN201
     """A region renderer ``(top, left, height, width) -> Tensor [3, H, W]`` of a description,
-    for :func:`infinitygan.render.render_to_writer` (keyword arguments go to
+    for :func:`infinitygan.streaming.render_to_writer` (keyword arguments go to
     :func:`render_region`)."""
 
     def render(top: int, left: int, height: int, width: int) -> Tensor:

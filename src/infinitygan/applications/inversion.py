@@ -282,7 +282,7 @@ def make_feature_loss(name: str, device: torch.device) -> Callable[[Tensor, Tens
 @torch.no_grad()
 def reconstruct(G: Generator, latents: InvertedLatents) -> Tensor:
     """The image [3, h, w] that ``latents`` produce at their inverted position (one forward pass,
-    the same as :func:`~infinitygan.applications.render.render_region` of the placement)."""
+    the same as :func:`~infinitygan.applications.scene.render_region` of the placement)."""
     device = next(G.parameters()).device
     geo = G.geometry
     m = geo.margin

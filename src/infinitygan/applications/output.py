@@ -11,7 +11,7 @@ import torch
 from infinitygan.applications.description import CanvasDescription
 from infinitygan.applications.fusion import description_renderer
 from infinitygan.models import Generator
-from infinitygan.render import render_to_writer
+from infinitygan.streaming import render_to_writer
 
 
 def write_description(
@@ -35,14 +35,14 @@ def write_description(
 
     The format follows the extension (PNG, JPEG, WebP, TIFF, zarr, DZI: see
     :func:`infinitygan.writers.open_canvas_writer`); chunks are rendered with
-    :func:`~infinitygan.applications.render.render_region` one at a time, so memory stays bounded
+    :func:`~infinitygan.applications.scene.render_region` one at a time, so memory stays bounded
     for any size, and an interrupted write continues with ``resume=True``. The description is
     stored in the sidecar metadata under ``"description"`` (with its ``random_version``, also
     recorded at the top of the metadata). ``settings`` (what determines the pixels) is recorded
     for a resume to be checked against, see :func:`infinitygan.writers.open_canvas_writer`.
 
     Returns:
-        The statistics of :func:`infinitygan.render.render_to_writer`.
+        The statistics of :func:`infinitygan.streaming.render_to_writer`.
     """
     from infinitygan.writers import open_canvas_writer
 

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 
 from infinitygan.applications.description import EDIT_KINDS, CanvasDescription, Edit
-from infinitygan.applications.render import lattice_constants
+from infinitygan.applications.scene import lattice_constants
 from infinitygan.models import Generator
 
 Box = tuple[int, int, int, int]  # (top, left, height, width) in canvas pixels

@@ -39,7 +39,7 @@ QUALITY_SUFFIXES = {".jpg", ".jpeg", ".webp", ".dzi", ".tif", ".tiff"}
 
 def parse_bytes(text: str) -> int | None:
     """Parse ``512MB``, ``2GB``, ``1.5GiB`` or a plain byte count; ``auto`` gives None (the
-    device's default: :func:`infinitygan.canvas.default_max_memory`)."""
+    device's default: :func:`infinitygan.tiling.default_max_memory`)."""
     if text.strip().lower() == "auto":
         return None
     m = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
@@ -190,7 +190,7 @@ def generate_command(
         model_hash,
         resolve_model_path,
     )
-    from infinitygan.render import estimate_seconds, plain_renderer, render_to_writer
+    from infinitygan.streaming import estimate_seconds, plain_renderer, render_to_writer
     from infinitygan.writers import check_output_path
 
     height, width = parse_size(size_text)
@@ -201,7 +201,7 @@ def generate_command(
     if max_memory is None:
         import torch
 
-        from infinitygan.canvas import default_max_memory
+        from infinitygan.tiling import default_max_memory
 
         max_memory = default_max_memory(torch.device(resolve_device(device)))
     if height * width > GIGAPIXEL_LIMIT and not yes:
@@ -275,10 +275,9 @@ def generate_command(
     )
 
     if dry_run:
-        from infinitygan.canvas import plan_tiling
-        from infinitygan.render import plan_chunks
+        from infinitygan.tiling import plan_tiles, plan_tiling
 
-        chunks = plan_chunks(height, width, chunk)
+        chunks = plan_tiles(height, width, chunk)
         if padded:  # one pass over the whole image; time it at a small size
             tile = max(height, width)
             seconds = estimate_seconds(

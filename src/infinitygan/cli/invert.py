@@ -264,7 +264,7 @@ def write_outputs(
     truncation: float = 1.0,
 ) -> None:
     """Render each description's region to its path with a progress bar (sidecar included).
-    ``truncation`` is psi of :func:`~infinitygan.applications.render.render_region`.
+    ``truncation`` is psi of :func:`~infinitygan.applications.scene.render_region`.
 
     The caller holds the lock of ``--out`` (see :func:`output_locks`); with several paths each
     is locked while it is written.
@@ -449,7 +449,7 @@ def _write_preview(G: Any, path: Path, latents: Any, preview: Path) -> None:
     import torch
 
     from infinitygan.applications.outpaint import outpaint_description, placement_for
-    from infinitygan.applications.render import render_region
+    from infinitygan.applications.scene import render_region
     from infinitygan.imageio import save_image
 
     desc = outpaint_description(placement_for(path, latents, paste=False), seed=0)

@@ -43,26 +43,24 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infinitygan import __version__
-from infinitygan.canvas import DEFAULT_MAX_MEMORY, period_pixels
+from infinitygan.applications.description import DEFAULT_BLEND, CanvasDescription
+from infinitygan.applications.scene import render_region
+from infinitygan.canvas import period_pixels
 from infinitygan.latents import RANDOM_VERSION
 from infinitygan.models import Generator
 from infinitygan.models.generator import check_truncation
+from infinitygan.tiling import DEFAULT_MAX_MEMORY
 from infinitygan.web.description import (
     COORD_LIMIT,
-    DEFAULT_BLEND,
     MAX_ANCHORS,
     MAX_BLEND,
     MAX_DESC_CHARS,
     MAX_EDIT_SIDE,
     MAX_EDITS,
     SEED_LIMIT,
-    CanvasSpec,
     DescriptionError,
-    UnsupportedDescription,
-    check_renderable,
-    fusion_available,
+    extras_id,
     parse_description,
-    render,
 )
 from infinitygan.web.scheduler import QueueFull, Scheduler, SchedulerClosed
 from infinitygan.web.tiles import (
@@ -376,7 +374,8 @@ def create_app(
         model_id: lowercase hex digest of the model file (keys caches and tile URLs).
         device: the device ``G`` renders on.
         options: server settings.
-        render_fn: overrides the rendering function (default: :func:`render` with ``G``).
+        render_fn: overrides the rendering function (default:
+            :func:`infinitygan.applications.scene.render_region` with ``G``).
 
     Returns:
         The FastAPI application; its scheduler stops when the app shuts down.
@@ -388,7 +387,7 @@ def create_app(
         if G is None:
             raise ValueError("create_app needs a generator or a render_fn")
         render_fn = functools.partial(
-            render,
+            render_region,
             G,
             device=device,
             max_memory=options.max_memory,
@@ -402,7 +401,7 @@ def create_app(
         render_fn, MemoryCache(options.cache_bytes), disk, block_render=options.block_render
     )
     if G is not None and options.measure_speed:
-        seconds = store.measure(CanvasSpec(seed=options.default_seed))
+        seconds = store.measure(CanvasDescription(seed=options.default_seed))
         logger.info("a 256 x 256 tile renders in %.3f s on %s", seconds, device)
     scheduler = Scheduler(options.workers, options.max_queue)
     state = ExplorerState(
@@ -443,8 +442,6 @@ def create_app(
             index_html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
         )
 
-    fusion = fusion_available()
-
     @app.get("/api/info")
     async def info() -> dict[str, Any]:
         return {
@@ -468,7 +465,7 @@ def create_app(
             "seed_limit": SEED_LIMIT,
             "default_seed": options.default_seed,
             "max_image_pixels": options.max_image_pixels,
-            "features": {"anchors": fusion, "edits": fusion},
+            "features": {"anchors": True, "edits": True},
             "limits": {
                 "anchors": MAX_ANCHORS,
                 "edits": MAX_EDITS,
@@ -506,15 +503,11 @@ def create_app(
             },
         }
 
-    def description_of(seed: int, desc: str | None) -> CanvasSpec:
+    def description_of(seed: int, desc: str | None) -> CanvasDescription:
         try:
-            description = parse_description(seed, desc)
-            check_renderable(description)
-        except UnsupportedDescription as err:
-            raise HTTPException(status_code=422, detail=str(err)) from None
+            return parse_description(seed, desc)
         except DescriptionError as err:
             raise bad_request(str(err)) from None
-        return description
 
     @app.get("/api/check")
     async def check(request: Request) -> dict[str, Any]:
@@ -571,7 +564,7 @@ def create_app(
         immutable = check_model_token(request)
         description = description_of(seed_i, query.get("desc"))
         # A small tile of level k is the level k - shrink tile, box-filtered shrink more times.
-        key = TileKey(description.extras_id(), seed_i, level_i - shrink, row_i, col_i)
+        key = TileKey(extras_id(description), seed_i, level_i - shrink, row_i, col_i)
         data = store.memory.get(("png", key, shrink) if shrink else ("png", key))
         if data is None and store.disk is not None and not shrink:
             data = await run_in_threadpool(store.cached_png, key)
@@ -623,14 +616,14 @@ def create_app(
                 return -(-height * width // (TILE_SIZE * TILE_SIZE))
             if len(rows) * len(cols) * 4**level > 4096:  # too many to look up: all missing
                 return len(rows) * len(cols) * 4**level
-            extras = description.extras_id()
+            extras = extras_id(description)
             return sum(
                 store.renders_needed(TileKey(extras, seed, level, row, col))
                 for row in rows
                 for col in cols
             )
 
-        key = ("image", description.extras_id(), seed, level, top, left, height, width)
+        key = ("image", extras_id(description), seed, level, top, left, height, width)
         data = await produce(request, key, make, parse_priority(query.get("p")), cost)
         if data is None:
             return Response(status_code=499)

@@ -30,8 +30,9 @@ from PIL import Image
 from torch import Tensor
 
 from infinitygan._files import atomic_write_bytes
+from infinitygan.applications.description import CanvasDescription
 from infinitygan.imageio import downsample2x, to_uint8
-from infinitygan.web.description import COORD_LIMIT, CanvasSpec
+from infinitygan.web.description import COORD_LIMIT, extras_id
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ MAX_SHRINK = 3
 COUNT_LEVEL_LIMIT = 5
 
 #: ``render(description, top, left, height, width) -> Tensor [3, height, width]`` in about [-1, 1].
-RenderFn = Callable[[CanvasSpec, int, int, int, int], Tensor]
+RenderFn = Callable[[CanvasDescription, int, int, int, int], Tensor]
 
 
 def encode_png(pixels: np.ndarray, compress_level: int = 1) -> bytes:
@@ -271,7 +272,9 @@ class TileStore:
                 return data
         return None
 
-    def png(self, description: CanvasSpec, key: TileKey, should_stop: StopCheck = _never) -> bytes:
+    def png(
+        self, description: CanvasDescription, key: TileKey, should_stop: StopCheck = _never
+    ) -> bytes:
         """PNG bytes of tile ``key`` of ``description`` (made if not cached)."""
         data = self.cached_png(key)
         if data is not None:
@@ -296,7 +299,7 @@ class TileStore:
 
     def shrunk_png(
         self,
-        description: CanvasSpec,
+        description: CanvasDescription,
         key: TileKey,
         shrink: int,
         should_stop: StopCheck = _never,
@@ -339,7 +342,7 @@ class TileStore:
             times = sorted(self._block_durations) if self.block_render else []
         return times[len(times) // 2] if times else self.seconds_per_tile()
 
-    def measure(self, description: CanvasSpec) -> float:
+    def measure(self, description: CanvasDescription) -> float:
         """Time the rendering of ``description`` near the origin (nothing is cached or counted
         as made) and return :meth:`seconds_per_tile`: what zooming out renders (a 512-pixel
         block with ``block_render``, else a 256-pixel tile) twice, timing the second (the first
@@ -359,7 +362,7 @@ class TileStore:
                 self._block_durations.extend([seconds / tiles] * tiles)
 
     def pixels(
-        self, description: CanvasSpec, key: TileKey, should_stop: StopCheck = _never
+        self, description: CanvasDescription, key: TileKey, should_stop: StopCheck = _never
     ) -> np.ndarray:
         """uint8 pixels [256, 256, 3] of tile ``key`` of ``description``.
 
@@ -393,7 +396,9 @@ class TileStore:
         self._keep(key, out)
         return out
 
-    def _render_block(self, description: CanvasSpec, key: TileKey, should_stop: StopCheck) -> None:
+    def _render_block(
+        self, description: CanvasDescription, key: TileKey, should_stop: StopCheck
+    ) -> None:
         """Render the four level 0 tiles of level 1 tile ``key`` in one call and cache them."""
         if should_stop():
             raise Cancelled(f"tile {key} is no longer wanted")
@@ -434,7 +439,7 @@ class TileStore:
     # ----------------------------------------------------------------------------------------
     def region(
         self,
-        description: CanvasSpec,
+        description: CanvasDescription,
         level: int,
         top: int,
         left: int,
@@ -459,7 +464,7 @@ class TileStore:
         c0, c1 = left // TILE_SIZE, (left + width - 1) // TILE_SIZE
         for row in range(r0, r1 + 1):
             for col in range(c0, c1 + 1):
-                key = TileKey(description.extras_id(), description.seed, level, row, col)
+                key = TileKey(extras_id(description), description.seed, level, row, col)
                 tile = self.pixels(description, key, should_stop)
                 y0, x0 = row * TILE_SIZE, col * TILE_SIZE
                 ya, yb = max(top, y0), min(top + height, y0 + TILE_SIZE)

@@ -1,8 +1,10 @@
-"""Render any region of a described canvas: fusion, placements and edits, tile by tile.
+"""A described canvas as a tile source: fusion, placements and edits at any position.
 
-:func:`render_region` is the one entry point. It uses the tile loop of
-:func:`infinitygan.canvas.generate_region` (same tile plan, structure computed in blocks), with
-three per-position inputs taken from the description instead of the seed alone:
+:class:`Scene` binds a :class:`~infinitygan.applications.description.CanvasDescription` to a
+generator and is the :class:`infinitygan.tiling.TileSource` of the canvas; :func:`render_region`,
+the one entry point, renders any region of it with the tile loop of every canvas
+(:func:`infinitygan.tiling.render_tiles`, the loop of :func:`infinitygan.canvas.generate_region`).
+Three per-position inputs are taken from the description instead of the seed alone:
 
 * local latents and noise: the base seed's, overwritten by placed (inverted) latents and by
   ``local`` / ``noise`` edits (:meth:`Scene.local`, :meth:`Scene.noise`);
@@ -43,25 +45,23 @@ from infinitygan.applications.weights import (
     sites_touching,
     voronoi_weights,
 )
-from infinitygan.canvas import (
-    default_max_memory,
-    generate_region,
-    plan_tiles,
-    plan_tiling,
-)
+from infinitygan.canvas import SeedCanvas
 from infinitygan.coords import coord_grid
 from infinitygan.latents import global_latent, local_latent, noise_map
 from infinitygan.models import Generator
 from infinitygan.models.generator import check_truncation
-from infinitygan.runtime import (
-    check_precision,
-    model_on,
-    module_device,
-    precision_context,
-    resolve_device,
-    to_host,
-)
+from infinitygan.runtime import check_precision
 from infinitygan.spatial import Window
+from infinitygan.tiling import (
+    TileSource,
+    Windows,
+    batch_noise,
+    check_region,
+    render_tiles,
+    structure_blocks,
+    texture_function,
+    window_noise,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -303,14 +303,28 @@ class Scene:
                 ss.append(int(s))
         return np.array(ys), np.array(xs), np.array(ss)
 
-    def _mask_copies(self, mask: BoxMask, rect: Rect) -> list[int]:
-        """Horizontal shifts of a style-edit mask that meet ``rect`` (only 0 without wrap)."""
-        if not self.period_px:
-            return [0]
-        p = self.period_px
-        k0 = (rect[2] - mask.left - mask.width) // p
-        k1 = _ceil_div(rect[3] - mask.left, p)
-        return [k * p for k in range(k0, k1 + 1)]
+    def _mask_shifts(self, mask: BoxMask, rect: Rect) -> list[int]:
+        """Horizontal shifts of a style-edit mask whose box meets ``rect`` (only 0, if any,
+        without wrap)."""
+        shifts = [0]
+        if self.period_px:
+            p = self.period_px
+            k0 = (rect[2] - mask.left - mask.width) // p
+            k1 = _ceil_div(rect[3] - mask.left, p)
+            shifts = [k * p for k in range(k0, k1 + 1)]
+        return [
+            shift
+            for shift in shifts
+            if rects_meet(
+                (
+                    mask.top,
+                    mask.top + mask.height - 1,
+                    mask.left + shift,
+                    mask.left + shift + mask.width - 1,
+                ),
+                rect,
+            )
+        ]
 
     def active_sources(self, rect: Rect) -> list[int]:
         """Sources that may have non-zero weight at some position of ``rect`` (a superset)."""
@@ -319,15 +333,7 @@ class Scene:
         sy, sx, ss = self._sites_for(grown)
         ids = list(dict.fromkeys(int(ss[i]) for i in sites_touching(sy, sx, grown)))
         for mask, src in self.style_edits:
-            for shift in self._mask_copies(mask, rect):
-                box = (
-                    mask.top,
-                    mask.top + mask.height - 1,
-                    mask.left + shift,
-                    mask.left + shift + mask.width - 1,
-                )
-                if not rects_meet(box, rect):
-                    continue
+            for shift in self._mask_shifts(mask, rect):
                 c = mask.core()
                 core = (c[0], c[1], c[2] + shift, c[3] + shift)
                 if c[0] <= c[1] and c[2] <= c[3] and rect_inside(rect, core):
@@ -355,15 +361,7 @@ class Scene:
             for k, i in enumerate(idx):
                 out[col[int(ss[i])]] += w[k]
         for mask, src in self.style_edits:
-            for shift in self._mask_copies(mask, rect):
-                box = (
-                    mask.top,
-                    mask.top + mask.height - 1,
-                    mask.left + shift,
-                    mask.left + shift + mask.width - 1,
-                )
-                if not rects_meet(box, rect):
-                    continue
+            for shift in self._mask_shifts(mask, rect):
                 m = mask(ys, xs - shift)
                 out *= 1.0 - m
                 out[col[src]] += m
@@ -444,40 +442,25 @@ class Scene:
         """Structure latent [1, C, rows, cols] of the given cells (blocks of ``block`` cells)."""
         G = self.G
         cfg = G.config
-        m = self.geo.margin
-        out = torch.empty(1, cfg.structure.channels, rows, cols, device=device)
-        for by in range(0, rows, block):
-            bh = min(block, rows - by)
-            for bx in range(0, cols, block):
-                bw = min(block, cols - bx)
-                r0, c0 = row_start + by - m, col_start + bx - m
-                nr, nc = bh + 2 * m, bw + 2 * m
-                z_local = self.local(r0, nr, c0, nc)[None].to(device)
-                coords = coord_grid(range(r0, r0 + nr), range(c0, c0 + nc), cfg.coords)
-                coords = coords[None].to(device)
-                ys = self.scale * np.arange(r0, r0 + nr, dtype=np.int64)
-                xs = self.scale * np.arange(c0, c0 + nc, dtype=np.int64)
-                ids = self.active_sources((int(ys[0]), int(ys[-1]), int(xs[0]), int(xs[-1])))
-                if len(ids) == 1:
-                    s = G.structure(self.z(ids[0], device)[None], z_local, coords)
-                else:
-                    w = torch.from_numpy(self.style_weights(ys, xs, ids)).float().to(device)
-                    z = torch.stack([self.z(i, device) for i in ids])
-                    s = fused_structure(G.structure_synthesizer, z_local, coords, w, z)
-                out[:, :, by : by + bh, bx : bx + bw] = s.float()
-        return out
 
-    def texture(self, structure: Tensor, wy: Window, wx: Window, device: torch.device) -> Tensor:
-        """Texture output [1, 3, H, W] of one tile window (structure [1, C, S_y, S_x])."""
-        G = self.G
-        geo = self.geo
-        sizes_y = geo.texture_conv_sizes(wy.cells)
-        sizes_x = geo.texture_conv_sizes(wx.cells)
-        noise = []
-        for i in range(G.num_convs):
-            ls = geo.layer_scale(i)
-            n = self.noise(i, ls * wy.cell_start, sizes_y[i], ls * wx.cell_start, sizes_x[i])
-            noise.append(n[None].to(device))
+        def block_structure(r0: int, nr: int, c0: int, nc: int) -> Tensor:
+            z_local = self.local(r0, nr, c0, nc)[None].to(device)
+            coords = coord_grid(range(r0, r0 + nr), range(c0, c0 + nc), cfg.coords)
+            coords = coords[None].to(device)
+            ys = self.scale * np.arange(r0, r0 + nr, dtype=np.int64)
+            xs = self.scale * np.arange(c0, c0 + nc, dtype=np.int64)
+            ids = self.active_sources((int(ys[0]), int(ys[-1]), int(xs[0]), int(xs[-1])))
+            if len(ids) == 1:
+                return G.structure(self.z(ids[0], device)[None], z_local, coords)
+            w = torch.from_numpy(self.style_weights(ys, xs, ids)).float().to(device)
+            z = torch.stack([self.z(i, device) for i in ids])
+            return fused_structure(G.structure_synthesizer, z_local, coords, w, z)
+
+        return structure_blocks(G, row_start, rows, col_start, cols, device, block_structure, block)
+
+    def _tile_sources(self, windows: Windows) -> list[int]:
+        """Sources active over the texture input of one tile (see :meth:`active_sources`)."""
+        wy, wx = windows
         half = self.scale // 2
         rect = (
             self.scale * wy.cell_start - half,
@@ -485,9 +468,42 @@ class Scene:
             self.scale * wx.cell_start - half,
             self.scale * (wx.cell_start + wx.cells) - half,
         )
-        ids = self.active_sources(rect)
+        return self.active_sources(rect)
+
+    def batch_key(self, windows: Windows) -> int | None:
+        """The one source of a tile that only one style reaches (such tiles batch); None for a
+        fused tile, which runs alone."""
+        ids = self._tile_sources(windows)
+        return ids[0] if len(ids) == 1 else None
+
+    def finish(self, image: Tensor, top: int, left: int) -> None:
+        """Blend in the pasted originals (:meth:`paste`)."""
+        self.paste(image, top, left)
+
+    def texture(
+        self, structure: Tensor, windows: list[Windows], device: torch.device, compile: bool
+    ) -> Tensor:
+        """Texture output [N, 3, H, W] of equally shaped tiles (structure [N, C, S_y, S_x]) that
+        share a :meth:`batch_key`; a fused tile comes alone. ``compile`` applies to tiles of one
+        style (:func:`infinitygan.tiling.compiled_texture`)."""
+        G = self.G
+        geo = self.geo
+        noise = batch_noise(
+            [
+                window_noise(
+                    G, w, lambda i, r, nr, c, nc: self.noise(i, r, nr, c, nc)[None].to(device)
+                )
+                for w in windows
+            ]
+        )
+        ids = self._tile_sources(windows[0])
         if len(ids) == 1:
-            return G.texture(structure, self.wplus(ids[0], device)[None], noise)
+            return texture_function(G, compile)(structure, self.wplus(ids[0], device)[None], noise)
+        if len(windows) != 1:
+            raise AssertionError("fused tiles are rendered one at a time")
+        wy, wx = windows[0]
+        sizes_y = geo.texture_conv_sizes(wy.cells)
+        sizes_x = geo.texture_conv_sizes(wx.cells)
 
         # Index ranges of every grid k (structure cells for k = 0) along both axes.
         def grid_range(k: int, w: Window, sizes: list[int]) -> tuple[int, int]:
@@ -579,7 +595,6 @@ def _ramp(n: int, feather: int, low: bool, high: bool) -> Tensor:
     return out
 
 
-@torch.no_grad()
 def render_region(
     G: Generator,
     description: CanvasDescription,
@@ -594,6 +609,7 @@ def render_region(
     tile: int | None = None,
     channels_last: bool = True,
     tile_batch: int = 1,
+    compile: bool = False,
     truncation: float = 1.0,
 ) -> Tensor:
     """Render canvas pixels ``[top, top+height) x [left, left+width)`` of a described canvas.
@@ -608,10 +624,10 @@ def render_region(
         description: the canvas.
         top, left: canvas position of the region's first pixel (any integers).
         height, width: region size (positive).
-        device, precision, max_memory, tile, channels_last: as for
-            :func:`infinitygan.canvas.generate_region`.
-        tile_batch: passed to ``generate_region`` for plain descriptions; fused tiles are
-            rendered one at a time.
+        device, precision, max_memory, tile, channels_last, tile_batch, compile: as for
+            :func:`infinitygan.canvas.generate_region` (the same tile loop,
+            :func:`infinitygan.tiling.render_tiles`). Tiles that one style reaches batch and
+            compile like a plain canvas's; fused tiles run one at a time, uncompiled.
         truncation: psi of :func:`infinitygan.canvas.generate_region`, applied to every seed's
             style (base seed, anchors, style edits); inverted placements keep their fitted
             latents, so they still reproduce their images.
@@ -623,59 +639,29 @@ def render_region(
         TypeError, ValueError: bad region; a placement whose file is missing, changed, made for
             another architecture, or moved off the cell grid.
     """
-    for name, v in (("top", top), ("left", left), ("height", height), ("width", width)):
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if height <= 0 or width <= 0:
-        raise ValueError(f"region size must be positive, got {height}x{width} (HxW)")
+    check_region(top, left, height, width)
     if not isinstance(description, CanvasDescription):
         raise TypeError("description must be a CanvasDescription")
-    if description.is_plain:
-        return generate_region(
-            G,
-            description.seed,
-            top,
-            left,
-            height,
-            width,
-            device=device,
-            wrap=description.wrap,
-            precision=precision,
-            max_memory=max_memory,
-            tile=tile,
-            channels_last=channels_last,
-            tile_batch=tile_batch,
-            truncation=truncation,
-        )
     check_precision(precision)
-    device = resolve_device(device, module_device(G))
-    G = model_on(G, device)  # the caller's model stays where it is
-    geo = G.geometry
-    scene = Scene(G, description, truncation)
-    budget = max_memory if max_memory is not None else default_max_memory(device)
-    tile, _ = plan_tiling(G, budget, precision, tile, 1)
-    tiles = plan_tiles(height, width, tile)
-    wins = [(geo.window(top + t.y, t.h), geo.window(left + t.x, t.w)) for t in tiles]
-    cy0 = min(wy.cell_start for wy, _ in wins)
-    cy1 = max(wy.cell_start + wy.cells for wy, _ in wins)
-    cx0 = min(wx.cell_start for _, wx in wins)
-    cx1 = max(wx.cell_start + wx.cells for _, wx in wins)
-    out = torch.empty(3, height, width, device=device)  # comes back once, when done
-    with precision_context(device, precision, benchmark=True):
-        structure = scene.structure(cy0, cy1 - cy0, cx0, cx1 - cx0, device)
-        for t, (wy, wx) in zip(tiles, wins):
-            s = structure[
-                :,
-                :,
-                wy.cell_start - cy0 : wy.cell_start - cy0 + wy.cells,
-                wx.cell_start - cx0 : wx.cell_start - cx0 + wx.cells,
-            ]
-            if channels_last:
-                s = s.contiguous(memory_format=torch.channels_last)
-            image = scene.texture(s, wy, wx, device)
-            out[:, t.y : t.y + t.h, t.x : t.x + t.w] = image[
-                0, :, wy.crop : wy.crop + t.h, wx.crop : wx.crop + t.w
-            ]
-    out = to_host(out)
-    scene.paste(out, top, left)
-    return out
+    psi = check_truncation(truncation)
+
+    def make_source(G: Generator, device: torch.device) -> TileSource:
+        if description.is_plain:  # exactly what generate_region renders
+            return SeedCanvas(G, description.seed, wrap=description.wrap, psi=psi, device=device)
+        return Scene(G, description, psi)
+
+    return render_tiles(
+        make_source,
+        G,
+        top,
+        left,
+        height,
+        width,
+        device=device,
+        precision=precision,
+        max_memory=max_memory,
+        tile=tile,
+        channels_last=channels_last,
+        tile_batch=tile_batch,
+        compile=compile,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -13,31 +12,11 @@ from torch import Tensor
 from infinitygan.canvas import generate_region
 from infinitygan.imageio import to_uint8
 from infinitygan.models import Generator
+from infinitygan.tiling import plan_tiles
 
 logger = logging.getLogger(__name__)
 
 RegionRenderer = Callable[[int, int, int, int], Tensor]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Output chunk ``[y, y+h) x [x, x+w)`` relative to the region's top-left pixel."""
-
-    y: int
-    x: int
-    h: int
-    w: int
-
-
-def plan_chunks(height: int, width: int, chunk: int) -> list[Chunk]:
-    """Chunks of the writer grid, row-major."""
-    if chunk <= 0:
-        raise ValueError(f"chunk must be positive, got {chunk}")
-    return [
-        Chunk(y, x, min(chunk, height - y), min(chunk, width - x))
-        for y in range(0, height, chunk)
-        for x in range(0, width, chunk)
-    ]
 
 
 def plain_renderer(G: Generator, seed: int, **kwargs) -> RegionRenderer:
@@ -70,7 +49,7 @@ def render_to_writer(
     Returns:
         statistics: chunks rendered/skipped, seconds, megapixels per second.
     """
-    chunks = plan_chunks(height, width, chunk)
+    chunks = plan_tiles(height, width, chunk)
     mine = [c for i, c in enumerate(chunks) if i % world_size == rank]
     rendered = skipped = 0
     pixels = 0
