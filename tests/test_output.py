@@ -12,7 +12,7 @@ from PIL import Image
 from infinitygan import save_generator
 from infinitygan.cli import main
 from infinitygan.output import (
-    CanvasSpec,
+    OutputSpec,
     plain_spec,
     read_sidecar,
     regenerate,
@@ -150,7 +150,7 @@ def test_resume_settings_keep_the_forms_of_earlier_partial_files(tmp_path):
         "precision": "bf16",
     }
     desc = CanvasDescription(seed=7, model=ModelRef("m", sha), anchors=(Anchor(0, 0, 7),))
-    fused = CanvasSpec(desc, (-16, 0, 32, 48), truncation=0.7, command="fuse")
+    fused = OutputSpec(desc, (-16, 0, 32, 48), truncation=0.7, command="fuse")
     described = desc.to_dict()
     del described["model"]
     assert resume_settings(fused, tmp_path) == {

@@ -1,7 +1,7 @@
 """Write a canvas to any output format with the one sidecar schema that regenerates it.
 
 Every command that renders a canvas to a file (``generate``, ``fuse``, ``outpaint``,
-``inbetween``) describes what it draws as a :class:`CanvasSpec` (a canvas description, the region,
+``inbetween``) describes what it draws as a :class:`OutputSpec` (a canvas description, the region,
 the precision and truncation) and writes it with :func:`write_canvas`: the pixels are streamed
 chunk by chunk through :func:`infinitygan.writers.open_canvas_writer` (any format, resumable,
 atomic, several processes), and the sidecar ``FILE.json`` gets the same metadata for every command
@@ -26,7 +26,7 @@ Region = tuple[int, int, int, int]  # top, left, height, width (canvas pixels)
 
 
 @dataclass(frozen=True)
-class CanvasSpec:
+class OutputSpec:
     """Everything that determines the pixels of a canvas output besides the model weights.
 
     Attributes:
@@ -66,13 +66,13 @@ def plain_spec(
     wrap: bool = False,
     precision: str = "fp32",
     truncation: float = 1.0,
-) -> CanvasSpec:
-    """The :class:`CanvasSpec` of ``generate``: seed ``seed``'s plain canvas of ``model``."""
+) -> OutputSpec:
+    """The :class:`OutputSpec` of ``generate``: seed ``seed``'s plain canvas of ``model``."""
     description = CanvasDescription(seed=seed, model=ModelRef(str(model), model_sha256), wrap=wrap)
-    return CanvasSpec(description, region, precision=precision, truncation=truncation)
+    return OutputSpec(description, region, precision=precision, truncation=truncation)
 
 
-def regenerate_line(spec: CanvasSpec, name: str) -> str:
+def regenerate_line(spec: OutputSpec, name: str) -> str:
     """A shell command that writes the output ``name`` again (in its folder)."""
     d = spec.description
     if spec.is_bare and spec.command == "generate" and d.model is not None:
@@ -93,7 +93,7 @@ def regenerate_line(spec: CanvasSpec, name: str) -> str:
 
 
 def sidecar_metadata(
-    G: Generator, spec: CanvasSpec, folder: str | os.PathLike[str], name: str
+    G: Generator, spec: OutputSpec, folder: str | os.PathLike[str], name: str
 ) -> dict[str, Any]:
     """The sidecar metadata of every canvas output (``docs/output-formats.md``, "Sidecar").
 
@@ -121,7 +121,7 @@ def sidecar_metadata(
     }
 
 
-def resume_settings(spec: CanvasSpec, folder: str | os.PathLike[str]) -> dict[str, Any]:
+def resume_settings(spec: OutputSpec, folder: str | os.PathLike[str]) -> dict[str, Any]:
     """What a resume (and a kept finished output) must match: everything that determines the
     pixels. The plain canvas records its seed and wrap, a described one its whole description
     (the forms of the partial files of earlier versions, which therefore resume)."""
@@ -155,7 +155,7 @@ def resume_settings(spec: CanvasSpec, folder: str | os.PathLike[str]) -> dict[st
 
 def canvas_renderer(
     G: Generator,
-    spec: CanvasSpec,
+    spec: OutputSpec,
     *,
     max_memory: int | None = None,
     tile_batch: int = 1,
@@ -223,7 +223,7 @@ def whole_image_renderer(
 def write_canvas(
     G: Generator,
     path: str | os.PathLike[str],
-    spec: CanvasSpec,
+    spec: OutputSpec,
     *,
     chunk: int = 1024,
     options: dict[str, Any] | None = None,
@@ -301,8 +301,8 @@ def write_canvas(
     return stats
 
 
-def read_sidecar(path: str | os.PathLike[str]) -> tuple[CanvasSpec, dict[str, Any]]:
-    """The :class:`CanvasSpec` a sidecar (``FILE.json``) records, and its ``canvas`` entry
+def read_sidecar(path: str | os.PathLike[str]) -> tuple[OutputSpec, dict[str, Any]]:
+    """The :class:`OutputSpec` a sidecar (``FILE.json``) records, and its ``canvas`` entry
     (format, chunk, options).
 
     Reads this schema and the earlier two (``generate``'s without a description, the described
@@ -336,7 +336,7 @@ def read_sidecar(path: str | os.PathLike[str]) -> tuple[CanvasSpec, dict[str, An
         replace(p, latents=str(path.parent / p.latents)) if not Path(p.latents).is_absolute() else p
         for p in description.placements
     )
-    spec = CanvasSpec(
+    spec = OutputSpec(
         replace(description, placements=placements),
         (region["top"], region["left"], region["height"], region["width"]),
         precision=meta.get("precision", "fp32"),

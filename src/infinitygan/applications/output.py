@@ -39,9 +39,9 @@ def write_description(
     Returns:
         The statistics of :func:`infinitygan.render.render_to_writer`.
     """
-    from infinitygan.output import CanvasSpec, write_canvas
+    from infinitygan.output import OutputSpec, write_canvas
 
-    spec = CanvasSpec(
+    spec = OutputSpec(
         description,
         (top, left, height, width),
         precision=precision,

@@ -19,7 +19,7 @@ import click
 from infinitygan.cli._options import SEED, device_option, resolve_device  # noqa: F401
 
 if TYPE_CHECKING:
-    from infinitygan.output import CanvasSpec
+    from infinitygan.output import OutputSpec
 
 
 def prepare_output(path: Path | None, option: str | None = None, *, kind: str = "file") -> None:
@@ -249,7 +249,7 @@ def check_description_path(save_description: Path | None) -> None:
 
 def write_outputs(
     G: Any,
-    specs: Sequence[CanvasSpec],
+    specs: Sequence[OutputSpec],
     paths: Sequence[Path],
     *,
     chunk: int,
@@ -292,7 +292,7 @@ def write_outputs(
 
 def _write_one(
     G: Any,
-    spec: CanvasSpec,
+    spec: OutputSpec,
     path: Path,
     chunk: int,
     resume: bool,

@@ -145,7 +145,7 @@ def _fusion_spec(G, model, sha, seeds, region, layout, blend, blend_kernel, wrap
     from infinitygan.applications.description import ModelRef
     from infinitygan.applications.fusion import fusion_description
     from infinitygan.canvas import period_pixels
-    from infinitygan.output import CanvasSpec
+    from infinitygan.output import OutputSpec
 
     top, left, height, width = region
     if wrap and width != period_pixels(G):
@@ -169,4 +169,4 @@ def _fusion_spec(G, model, sha, seeds, region, layout, blend, blend_kernel, wrap
         )
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
-    return CanvasSpec(description, region, command="fuse")
+    return OutputSpec(description, region, command="fuse")

@@ -208,12 +208,12 @@ def _inbetween_specs(
     """One canvas per seed: both images placed, their styles fused across the gap."""
     from infinitygan.applications.description import ModelRef
     from infinitygan.applications.inbetween import inbetween_description
-    from infinitygan.output import CanvasSpec
+    from infinitygan.output import OutputSpec
 
     region = (layout.top, layout.left, layout.height, layout.width)
     blend_px = layout.gap if blend is None else blend
     return [
-        CanvasSpec(
+        OutputSpec(
             inbetween_description(
                 placements["left"],
                 placements["right"],

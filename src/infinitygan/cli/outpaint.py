@@ -254,10 +254,10 @@ def _outpaint_specs(
     """One canvas per seed: the inverted image placed, the rest drawn from the seed."""
     from infinitygan.applications.description import ModelRef
     from infinitygan.applications.outpaint import outpaint_description
-    from infinitygan.output import CanvasSpec
+    from infinitygan.output import OutputSpec
 
     return [
-        CanvasSpec(
+        OutputSpec(
             outpaint_description(placement, s, model=ModelRef(str(model), sha)),
             region,
             precision=precision,
