@@ -92,7 +92,7 @@ def interrupt_after(monkeypatch, chunks: int) -> None:
         writer.write = write
         return real(render, writer, *args, **kwargs)
 
-    import infinitygan.applications.output as output_module
+    import infinitygan.output as output_module  # the one writing pipeline of every command
 
     monkeypatch.setattr(render_module, "render_to_writer", stopping)
     monkeypatch.setattr(output_module, "render_to_writer", stopping)

@@ -1,141 +1,25 @@
-"""Parsers and options shared by the command modules."""
+"""Outputs of the commands: checks before any work, file names, locks, and writing canvases.
+
+The rule (docs/generation.md, "Existing files"): a command never replaces an existing file unless
+--force is given; --resume continues its own unfinished PATH.partial; no output may be one of the
+command's inputs or another of its outputs, --force or not.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+# cli/eval.py takes these from here.
+from infinitygan.cli._options import SEED, device_option, resolve_device  # noqa: F401
 
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``WxH`` into ``(height, width)``.
-
-    Raises:
-        click.BadParameter: for anything that is not two positive integers joined by ``x``.
-    """
-    match = _SIZE_RE.match(text)
-    if match is None:
-        raise click.BadParameter(f"{text!r} is not a size; write WIDTHxHEIGHT, e.g. 1024x512")
-    width, height = int(match.group(1)), int(match.group(2))
-    if width <= 0 or height <= 0:
-        raise click.BadParameter(f"size {text!r} must be positive in both directions")
-    return height, width
-
-
-class SeedType(click.ParamType):
-    """A seed: an integer that fits the signed 64-bit random keys (checked at parse time)."""
-
-    name = "integer"
-
-    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
-        from infinitygan.latents import check_seed
-
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        else:
-            try:
-                number = int(str(value).strip())
-            except ValueError:
-                self.fail(f"{value!r} is not an integer seed", param, ctx)
-        try:
-            return check_seed(number)
-        except ValueError as err:
-            self.fail(str(err), param, ctx)
-
-
-SEED = SeedType()
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Parse ``"3"``, ``"0-7"`` or ``"1,4,9-11"`` into a list of seeds (order kept, no repeats).
-
-    Every seed must fit the signed 64-bit random keys (``latents.check_seed``).
-    """
-    from infinitygan.latents import check_seed
-
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        m = re.fullmatch(r"(-?\d+)-(-?\d+)", part)
-        try:
-            if m:
-                lo, hi = int(m.group(1)), int(m.group(2))
-                for value in (lo, hi):
-                    check_seed(value)
-                if hi < lo:
-                    raise click.BadParameter(f"seed range {part!r} runs backwards")
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(check_seed(int(part)))
-        except click.BadParameter:
-            raise
-        except ValueError as err:
-            if re.fullmatch(r"-?\d+(--?\d+)?", part):  # integers, out of range
-                raise click.BadParameter(str(err)) from None
-            raise click.BadParameter(f"{part!r} is not a seed; use e.g. 3, 0-7 or 1,4,9") from None
-    if not seeds:
-        raise click.BadParameter("no seeds given; use e.g. 3, 0-7 or 1,4,9")
-    return list(dict.fromkeys(seeds))
-
-
-def parse_offset(text: str, option: str = "--offset") -> tuple[int, int]:
-    """Parse a canvas position, ``x=X,y=Y`` or the bare ``Y,X`` (row first), into ``(y, x)``.
-
-    See :func:`infinitygan.spatial.parse_position` for the forms and the range.
-    """
-    from infinitygan.spatial import parse_position
-
-    try:
-        return parse_position(text)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint=option) from None
-
-
-POSITION_HELP = "x=X,y=Y, or the bare Y,X (row first, unlike the WxH of --size), in canvas pixels"
-
-
-def resolve_device(name: str | None, option: str = "--device") -> str:
-    """Return the device to use: the given one, else cuda when available, else cpu.
-
-    Accepted: ``auto``, ``cpu``, ``cuda`` and ``cuda:N`` for a visible device N; anything else
-    (``mps``, ``meta``, ``cpu:1``, typos) is a click.BadParameter naming the choices.
-    """
-    import torch
-
-    if name is None or name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    text = name.strip().lower()
-    match = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", text)
-    if match is None or (match.group(1) == "cpu" and match.group(2) not in (None, "0")):
-        raise click.BadParameter(
-            f"{name!r} is not a device infinitygan runs on; use cpu, cuda, cuda:N or auto",
-            param_hint=option,
-        )
-    if match.group(1) == "cpu":
-        return "cpu"
-    if not torch.cuda.is_available():
-        raise click.BadParameter(
-            f"{name} was asked for but this PyTorch build sees no CUDA device; use cpu",
-            param_hint=option,
-        )
-    if match.group(2) is not None:
-        index, count = int(match.group(2)), torch.cuda.device_count()
-        if index >= count:
-            raise click.BadParameter(
-                f"{name}: only {count} CUDA device(s) are visible (cuda:0 to cuda:{count - 1})",
-                param_hint=option,
-            )
-        return f"cuda:{index}"
-    return "cuda"
+if TYPE_CHECKING:
+    from infinitygan.output import OutputSpec
 
 
 def prepare_output(path: Path | None, option: str | None = None, *, kind: str = "file") -> None:
@@ -178,145 +62,8 @@ def prepare_output(path: Path | None, option: str | None = None, *, kind: str = 
         refuse(f"cannot create the folder {path.parent}: {err.strerror or err}")
 
 
-def seed_options(seeds_help: str):
-    """``--seed N`` and ``--seeds LIST`` for the commands that make one output per seed.
-
-    The two are aliases (``--seed 7`` is ``--seeds 7``); :func:`pick_seeds` reads them.
-    """
-
-    def decorate(command):
-        command = click.option("--seeds", "seeds_text", default=None, help=seeds_help)(command)
-        return click.option(
-            "--seed", type=SEED, default=None, help="One seed (the same as --seeds N)."
-        )(command)
-
-    return decorate
-
-
-def pick_seeds(
-    seed: int | None, seeds_text: str | None, *, default: int | None = 0, parse=None
-) -> list[int]:
-    """The seeds of ``--seed``/``--seeds`` (see :func:`seed_options`); ``default`` when neither
-    is given (None: one of them is required)."""
-    if seed is not None and seeds_text is not None:
-        raise click.UsageError("give --seed or --seeds, not both")
-    if seeds_text is not None:
-        return (parse or parse_seeds)(seeds_text)
-    if seed is not None:
-        return [seed]
-    if default is None:
-        raise click.UsageError("give the seeds: --seeds 3,8,21 (or --seed N for one)")
-    return [default]
-
-
-def warn_slow_precision(device: str, precision: str | None) -> None:
-    """One line on stderr when fp16 is asked for on the CPU, where it is emulated and slow."""
-    if precision == "fp16" and device.startswith("cpu"):
-        click.echo(
-            "warning: --precision fp16 on the CPU is emulated and about 5-10x slower than fp32; "
-            "use fp32 on the CPU",
-            err=True,
-        )
-
-
-device_option = click.option(
-    "--device",
-    default="auto",
-    help="cpu, cuda, cuda:N or auto (cuda when available).",
-)
-
-
-# Options of the commands that render to an output file (generate, fuse, outpaint, inbetween).
-precision_option = click.option(
-    "--precision",
-    type=click.Choice(["fp32", "tf32", "bf16", "fp16"]),
-    default="fp32",
-    help="fp32 (strict, exact tiling on every device), tf32 (CUDA tensor cores), bf16, fp16.",
-)
-
-
-def _truncation(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    from infinitygan.models.generator import check_truncation
-
-    try:
-        return check_truncation(value)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from None
-
-
-trunc_option = click.option(
-    "--trunc",
-    "truncation",
-    type=float,
-    default=1.0,
-    show_default=True,
-    callback=_truncation,
-    help="Truncation psi in [0, 2]: styles move toward the model's average style (1: none, the "
-    "paper's behaviour; 0.7: more typical, less varied images).",
-)
-max_memory_option = click.option(
-    "--max-memory",
-    "max_memory_text",
-    default="auto",
-    help="Activation memory budget per tile batch, e.g. 2GB (sets the tile size; auto: 2GB on "
-    "the CPU, 8GB on CUDA).",
-)
-chunk_option = click.option(
-    "--chunk",
-    type=click.IntRange(64, 8192),
-    default=1024,
-    help="Output chunk side in pixels (the unit of streaming and resume).",
-)
-resume_option = click.option(
-    "--resume",
-    is_flag=True,
-    help="Continue an interrupted run with the same settings: finished files are kept, the "
-    "others continue from FILE.partial (different settings are refused).",
-)
-
-
-def description_output_options(command):
-    """The options shared by the commands that render a canvas description to a file.
-
-    ``--save-description``, ``--precision``, ``--trunc`` (passed as ``truncation``),
-    ``--max-memory`` (passed as ``max_memory_text``), ``--chunk``, ``--resume``, ``--device`` and
-    ``--force``, in that order in ``--help``.
-    """
-    decorators = (
-        click.option(
-            "--save-description",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Also write the canvas description (JSON) here.",
-        ),
-        precision_option,
-        trunc_option,
-        max_memory_option,
-        chunk_option,
-        resume_option,
-        device_option,
-        force_option,
-    )
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
-
-
-# ---------------------------------------------------------------------------------------------
-# Output safety: existing files, outputs that are inputs, one writer per output, many outputs.
-# The rule (docs/generation.md, "Existing files"): a command never replaces an existing file
-# unless --force is given; --resume continues its own unfinished PATH.partial; no output may be
-# one of the command's inputs or another of its outputs, --force or not.
-# ---------------------------------------------------------------------------------------------
-
 #: Runs that would write more output files than this need --yes.
 MANY_OUTPUTS = 100
-
-force_option = click.option(
-    "--force",
-    is_flag=True,
-    help="Overwrite existing output files (without it, an existing output is refused).",
-)
 
 Labelled = tuple[str, Path | None]
 
@@ -396,7 +143,7 @@ def check_output_count(count: int, yes: bool, what: str = "--seeds") -> None:
 
 
 def finished_before(
-    path: Path, settings: dict, options: dict | None = None, *, force: bool = False
+    path: Path, settings: dict, options: dict | None = None, force: bool = False
 ) -> bool:
     """Under --resume: whether ``path`` was finished by the interrupted run with these settings
     (then it is kept and skipped). An output made otherwise is a ClickException, or with
@@ -427,3 +174,161 @@ def output_locks(paths: list[Path]) -> Iterator[None]:
             except OutputBusyError as err:
                 raise click.ClickException(str(err)) from None
         yield
+
+
+# ---------------------------------------------------------------------------------------------
+# Canvas outputs (generate, fuse, outpaint, inbetween).
+# ---------------------------------------------------------------------------------------------
+
+
+def seed_path(out: Path, seed: int, many: bool) -> Path:
+    """FILE for one seed, FILE-seed0007.ext when several seeds are generated."""
+    if not many:
+        return out
+    suffixes = "".join(out.suffixes) if out.suffix in {".zarr", ".dzi"} else out.suffix
+    stem = out.name[: len(out.name) - len(suffixes)] if suffixes else out.name
+    return out.with_name(f"{stem}-seed{seed:04d}{suffixes}")
+
+
+def output_paths(out: Path, seeds: list[int]) -> list[Path]:
+    """One output per seed: ``out`` itself, or ``STEM-seedNNNN.EXT`` when there are several."""
+    return [seed_path(out, s, len(seeds) > 1) for s in seeds]
+
+
+def sidecars(paths: Sequence[Path]) -> list[Labelled]:
+    """The sidecars written with canvas outputs, as companions for :func:`check_new_outputs`."""
+    from infinitygan.writers import sidecar_path
+
+    return [(f"the sidecar of {p.name}", sidecar_path(p)) for p in paths]
+
+
+def check_outputs(
+    paths: list[Path],
+    height: int,
+    width: int,
+    *,
+    extra: Sequence[Path | None] = (),
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Fail early (before any work) for outputs that cannot be written.
+
+    ``paths`` are canvas outputs (format, size, ``options``, disk space and folder checked);
+    ``extra`` are the other files the command writes (see :func:`prepare_output`).
+    """
+    from infinitygan.writers import check_output_path
+
+    for p in paths:
+        if not p.parent.exists():
+            prepare_output(p, kind="any")  # creates the folder, or says why it cannot
+        try:
+            check_output_path(p, height, width, options=options)
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+    for p in extra:
+        prepare_output(p)
+
+
+def description_targets(save_description: Path | None, paths: list[Path]) -> list[Path]:
+    """Where ``--save-description`` writes: the path itself, or ``STEM.canvas.json`` beside
+    each output when there are several."""
+    if save_description is None:
+        return []
+    if len(paths) == 1:
+        return [save_description]
+    return [save_description.with_name(f"{p.stem}.canvas.json") for p in paths]
+
+
+def check_description_path(save_description: Path | None) -> None:
+    """``--save-description`` must name a .json file."""
+    if save_description is not None and save_description.suffix.lower() != ".json":
+        raise click.BadParameter(
+            f"{save_description} is not a .json file name; the canvas description is JSON",
+            param_hint="--save-description",
+        )
+
+
+def write_outputs(
+    G: Any,
+    specs: Sequence[OutputSpec],
+    paths: Sequence[Path],
+    *,
+    chunk: int,
+    resume: bool,
+    force: bool,
+    held: Path | None = None,
+    save_description: Path | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    **write_kwargs: Any,
+) -> None:
+    """Write each canvas to its path with :func:`infinitygan.output.write_canvas`, with a
+    progress bar and a line per file; errors in one line.
+
+    Each path is locked while it is written, except ``held`` (whose lock the caller holds) and
+    under torchrun (the ranks share one store). Under --resume a finished output made with the
+    same settings is kept. ``write_kwargs`` go to ``write_canvas`` (``options``, ``max_memory``,
+    ``tile_batch``, ``compile``).
+    """
+    from infinitygan.cli._models import warn_slow_precision
+    from infinitygan.output import resume_settings
+
+    if specs:
+        warn_slow_precision(str(next(G.parameters()).device), specs[0].precision)
+    targets = description_targets(save_description, list(paths))
+    options = write_kwargs.get("options")
+    for i, (spec, path) in enumerate(zip(specs, paths)):
+        settings = resume_settings(spec, path.parent)
+        lock = world_size == 1 and path != held
+        with output_locks([path] if lock else []):
+            kept = resume and world_size == 1 and finished_before(path, settings, options, force)
+            if not kept:
+                _write_one(G, spec, path, chunk, resume, rank, world_size, write_kwargs)
+        if targets:
+            from infinitygan.applications.outpaint import relative_placements
+
+            relative_placements(spec.description, targets[i].parent).save(targets[i])
+            click.echo(f"wrote {targets[i]}")
+
+
+def _write_one(
+    G: Any,
+    spec: OutputSpec,
+    path: Path,
+    chunk: int,
+    resume: bool,
+    rank: int,
+    world_size: int,
+    write_kwargs: dict[str, Any],
+) -> None:
+    from tqdm import tqdm
+
+    from infinitygan.output import write_canvas
+
+    bar = tqdm(total=None, unit="chunk", desc=path.name, disable=rank > 0)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(1)
+
+    try:
+        stats = write_canvas(
+            G,
+            path,
+            spec,
+            chunk=chunk,
+            resume=resume,
+            progress=progress,
+            rank=rank,
+            world_size=world_size,
+            **write_kwargs,
+        )
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        bar.close()  # an error message then starts on a line of its own
+    if rank == 0:
+        _, _, height, width = spec.region
+        click.echo(
+            f"wrote {path} ({width}x{height}, {stats['chunks_rendered']} chunks rendered, "
+            f"{stats['chunks_skipped']} resumed, {stats['seconds']:.1f} s)"
+        )

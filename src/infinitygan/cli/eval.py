@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from infinitygan.cli._common import SEED, device_option, resolve_device, trunc_option
 from infinitygan.cli._group import main
+from infinitygan.cli._options import SEED, device_option, resolve_device, trunc_option
 
 if TYPE_CHECKING:
     from infinitygan.metrics import FeatureExtractor, MetricRequest, ResolvedModel

@@ -2,46 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from infinitygan.cli._common import (
-    POSITION_HELP,
+    check_description_path,
     check_new_outputs,
-    description_output_options,
+    check_outputs,
     model_input,
     output_locks,
-    parse_offset,
-    parse_seeds,
-    parse_size,
-    pick_seeds,
-    seed_options,
-)
-from infinitygan.cli._group import main
-from infinitygan.cli.invert import (
-    check_description_path,
-    check_outputs,
-    load_model,
+    sidecars,
     write_outputs,
 )
-
-
-def parse_seed_list(text: str) -> list[int]:
-    """Seeds in order, repeats kept (one anchor each): ``3,8,21``, ``0-3`` or ``5,5,9``."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        if part.strip():
-            seeds.extend(parse_seeds(part))
-    if not seeds:
-        raise click.BadParameter("no seeds given; use e.g. 3,8,21", param_hint="--seeds")
-    return seeds
+from infinitygan.cli._group import main
+from infinitygan.cli._models import load_model
+from infinitygan.cli._options import (
+    POSITION_HELP,
+    description_output_options,
+    out_option,
+    pick_seeds,
+    position_option,
+    seed_options,
+    size_option,
+)
 
 
 @main.command("fuse")
 @click.argument("model")
-@seed_options("Seeds of the styles, one anchor each, e.g. 3,8,21 (repeats allowed).")
-@click.option("--size", "size_text", required=True, help="Canvas size WIDTHxHEIGHT in pixels.")
+@seed_options("Seeds of the styles, one anchor each, e.g. 3,8,21 (repeats allowed).", repeats=True)
+@size_option()
 @click.option(
     "--layout",
     default="horizontal",
@@ -61,41 +52,33 @@ def parse_seed_list(text: str) -> list[int]:
     default="box",
     help="Blur of the nearest-anchor map: box (mean, as the paper) or gaussian.",
 )
-@click.option(
+@position_option(
     "--offset",
-    "offset_text",
+    "Move the default framing (centred on the horizon, from column 0) by " + POSITION_HELP + ".",
     default="0,0",
-    help="Move the default framing (centred on the horizon, from column 0) by "
-    + POSITION_HELP
-    + ".",
 )
 @click.option(
     "--wrap",
     is_flag=True,
     help="360-degree panorama: width = the model's period; anchors repeat with the period.",
 )
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output file: .png .jpg .webp, or .tif/.zarr/.dzi for any size.",
-)
+@out_option("Output file: .png .jpg .webp, or .tif/.zarr/.dzi for any size.")
 @description_output_options
 def fuse_command(
     model: str,
     seed: int | None,
-    seeds_text: str | None,
-    size_text: str,
+    seeds: list[int] | None,
+    size: tuple[int, int],
     layout: str,
     blend: int | None,
     blend_kernel: str,
-    offset_text: str,
+    offset: tuple[int, int],
     wrap: bool,
     out: Path,
     save_description: Path | None,
     precision: str,
     truncation: float,
-    max_memory_text: str,
+    max_memory: int | None,
     chunk: int,
     resume: bool,
     device: str,
@@ -120,31 +103,51 @@ def fuse_command(
         infinitygan fuse landscapes --seeds 5,9 --size 1024x512 --out p.png \\
             --layout "points:x=9,y=9;x=900,y=400"
     """
-    from infinitygan.applications.description import ModelRef
-    from infinitygan.applications.fusion import fusion_description
     from infinitygan.canvas import image_framing
-    from infinitygan.cli.generate import parse_bytes
 
-    height, width = parse_size(size_text)
-    seeds = pick_seeds(seed, seeds_text, default=None, parse=parse_seed_list)
-    dy, dx = parse_offset(offset_text)
-    max_memory = parse_bytes(max_memory_text)
+    height, width = size
+    seeds = pick_seeds(seed, seeds, default=None)
     top, left = image_framing(height, width)
-    top, left = top + dy, left + dx
-    from infinitygan.writers import sidecar_path
-
+    top, left = top + offset[0], left + offset[1]
     check_description_path(save_description)
     check_new_outputs(
         [("--out", out), ("--save-description", save_description)],
         [model_input(model)],
         force=force,
         resume=resume,
-        companions=[(f"the sidecar of {out.name}", sidecar_path(out))],
+        companions=sidecars([out]),
     )
     check_outputs([out], height, width, extra=[save_description])
-    G, path, sha = load_model(model, device)
-    from infinitygan.canvas import period_pixels
+    G, _, sha = load_model(model, device)
+    spec = _fusion_spec(
+        G, model, sha, seeds, (top, left, height, width), layout, blend, blend_kernel, wrap
+    )
+    spec = replace(spec, precision=precision, truncation=truncation)
+    anchors = spec.description.anchors
+    shown = ", ".join(f"seed {a.seed} at ({a.y - top},{a.x - left})" for a in anchors)
+    click.echo(f"anchors (image pixels): {shown}; blend {spec.description.blend} px")
+    with output_locks([out]):
+        write_outputs(
+            G,
+            [spec],
+            [out],
+            chunk=chunk,
+            resume=resume,
+            force=force,
+            held=out,
+            save_description=save_description,
+            max_memory=max_memory,
+        )
 
+
+def _fusion_spec(G, model, sha, seeds, region, layout, blend, blend_kernel, wrap):  # noqa: ANN001,ANN202
+    """The fused canvas of ``seeds`` over ``region``, or a click error naming the option."""
+    from infinitygan.applications.description import ModelRef
+    from infinitygan.applications.fusion import fusion_description
+    from infinitygan.canvas import period_pixels
+    from infinitygan.output import OutputSpec
+
+    top, left, height, width = region
     if wrap and width != period_pixels(G):
         raise click.BadParameter(
             f"--wrap makes a canvas exactly one period wide: use --size "
@@ -166,20 +169,4 @@ def fuse_command(
         )
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
-    anchors = ", ".join(f"seed {a.seed} at ({a.y - top},{a.x - left})" for a in description.anchors)
-    click.echo(f"anchors (image pixels): {anchors}; blend {description.blend} px")
-    with output_locks([out]):
-        write_outputs(
-            G,
-            [description],
-            [out],
-            (top, left, height, width),
-            chunk=chunk,
-            resume=resume,
-            precision=precision,
-            truncation=truncation,
-            max_memory=max_memory,
-            command="fuse",
-            save_description=save_description,
-            force=force,
-        )
+    return OutputSpec(description, region, command="fuse")

@@ -4,103 +4,54 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
+from typing import Any
 
 import click
 
 from infinitygan.cli._common import (
     MANY_OUTPUTS,
-    POSITION_HELP,
     check_new_outputs,
     check_output_count,
-    chunk_option,
-    device_option,
-    finished_before,
-    force_option,
-    max_memory_option,
+    check_outputs,
     model_input,
-    output_locks,
-    parse_offset,
-    parse_size,
-    pick_seeds,
-    precision_option,
-    resolve_device,
-    resume_option,
-    seed_options,
-    trunc_option,
-    warn_slow_precision,
+    output_paths,
+    sidecars,
+    write_outputs,
 )
 from infinitygan.cli._group import main
+from infinitygan.cli._models import distributed_context, load_model
+from infinitygan.cli._options import (
+    POSITION_HELP,
+    chunk_option,
+    device_option,
+    force_option,
+    max_memory_option,
+    out_option,
+    pick_seeds,
+    position_option,
+    precision_option,
+    resume_option,
+    seed_options,
+    size_option,
+    trunc_option,
+)
 
 GIGAPIXEL_LIMIT = 10_000_000_000
 QUALITY_SUFFIXES = {".jpg", ".jpeg", ".webp", ".dzi", ".tif", ".tiff"}
 
 
-def parse_bytes(text: str) -> int | None:
-    """Parse ``512MB``, ``2GB``, ``1.5GiB`` or a plain byte count; ``auto`` gives None (the
-    device's default: :func:`infinitygan.tiling.default_max_memory`)."""
-    if text.strip().lower() == "auto":
-        return None
-    m = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
-    if m is None:
-        raise click.BadParameter(f"{text!r} is not a memory size; write e.g. 512MB or 4GB")
-    value = float(m.group(1))
-    factor = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
-    size = int(value * factor)
-    if size < (32 << 20):
-        raise click.BadParameter(f"--max-memory {text} is too small; give at least 32MB")
-    return size
-
-
-def seed_path(out: Path, seed: int, many: bool) -> Path:
-    """FILE for one seed, FILE-seed0007.ext when several seeds are generated."""
-    if not many:
-        return out
-    suffixes = "".join(out.suffixes) if out.suffix in {".zarr", ".dzi"} else out.suffix
-    stem = out.name[: len(out.name) - len(suffixes)] if suffixes else out.name
-    return out.with_name(f"{stem}-seed{seed:04d}{suffixes}")
-
-
-# Ranks meet at the end of each seed (rank 0 finalises the store once all are done), so a fast
-# rank may wait for the slowest one's whole share of a long render.
-GENERATION_TIMEOUT_S = 24 * 3600
-
-
-def distributed_context(device_name: str) -> tuple[int, int]:
-    """(rank, world_size) under torchrun, (0, 1) otherwise.
-
-    Joins the process group (nccl on CUDA with GPU ``LOCAL_RANK`` as this rank's device, gloo on
-    the CPU) with a timeout that fits long renders; the group is destroyed when the command ends.
-    """
-    from infinitygan.train.distributed import init_distributed, shutdown_distributed
-
-    info = init_distributed(
-        "cuda" if device_name.startswith("cuda") else "cpu", timeout_s=GENERATION_TIMEOUT_S
-    )
-    if info.enabled:
-        click.get_current_context().call_on_close(shutdown_distributed)
-    return info.rank, info.world_size
-
-
 @main.command("generate")
 @click.argument("model")
-@click.option("--size", "size_text", required=True, help="Canvas size WIDTHxHEIGHT in pixels.")
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output file: .png .jpg .webp (fits in memory), .tif/.tiff, .zarr, .dzi (any size).",
-)
+@size_option()
+@out_option("Output file: .png .jpg .webp (fits in memory), .tif/.tiff, .zarr, .dzi (any size).")
 @seed_options("Canvas seeds, one output each: 0-7 or 1,4,9 (default 0).")
-@click.option(
+@position_option(
     "--offset",
-    "offset_text",
-    default="0,0",
-    help="Move the default framing (centred on the horizon, from column 0) by "
+    "Move the default framing (centred on the horizon, from column 0) by "
     + POSITION_HELP
     + ", e.g. x=4096,y=-128.",
+    default="0,0",
 )
 @click.option(
     "--wrap",
@@ -144,16 +95,16 @@ def distributed_context(device_name: str) -> tuple[int, int]:
 )
 def generate_command(
     model: str,
-    size_text: str,
+    size: tuple[int, int],
     out: Path,
     seed: int | None,
-    seeds_text: str | None,
-    offset_text: str,
+    seeds: list[int] | None,
+    offset: tuple[int, int],
     wrap: bool,
     precision: str,
     truncation: float,
     device: str,
-    max_memory_text: str,
+    max_memory: int | None,
     chunk: int,
     dry_run: bool,
     resume: bool,
@@ -168,10 +119,13 @@ def generate_command(
 
     Examples:
 
+    \b
         infinitygan generate landscapes --size 4096x1024 --out pano.png
 
+    \b
         infinitygan generate model.safetensors --size 65536x8192 --seeds 0-3 --out big.tif
 
+    \b
         infinitygan generate landscapes --size 2224x512 --wrap --out pano360.jpg
 
     Under `torchrun --nproc_per_node K -m infinitygan generate ... --out big.zarr` the chunks are
@@ -180,77 +134,98 @@ def generate_command(
     An existing output is never replaced without --force; --resume continues the unfinished
     FILE.partial of an interrupted run with the same settings (anything else is refused).
     """
-    import torch
+    from infinitygan.canvas import image_framing
+    from infinitygan.output import plain_spec
 
-    from infinitygan.baselines import generate_whole_image
-    from infinitygan.canvas import image_framing, period_pixels
-    from infinitygan.checkpoint import (
-        CheckpointError,
-        load_generator,
-        model_hash,
-        resolve_model_path,
-    )
-    from infinitygan.streaming import estimate_seconds, plain_renderer, render_to_writer
-    from infinitygan.writers import check_output_path
-
-    height, width = parse_size(size_text)
-    dy, dx = parse_offset(offset_text)
-    seeds = pick_seeds(seed, seeds_text)
-    device_name = resolve_device(device)
-    max_memory = parse_bytes(max_memory_text)
-    if max_memory is None:
-        import torch
-
-        from infinitygan.tiling import default_max_memory
-
-        max_memory = default_max_memory(torch.device(resolve_device(device)))
+    height, width = size
+    seeds = pick_seeds(seed, seeds)
     if height * width > GIGAPIXEL_LIMIT and not yes:
         raise click.ClickException(
             f"{width}x{height} is {height * width / 1e9:.1f} gigapixels; pass --yes if you mean it"
         )
     check_output_count(len(seeds), yes)
     options = quality_options(out, quality)
-    paths = [seed_path(out, s, len(seeds) > 1) for s in seeds]
+    paths = output_paths(out, seeds)
     if not dry_run:
-        from infinitygan.writers import sidecar_path
-
         check_new_outputs(
             [("--out", p) for p in paths],
             [model_input(model)],
             force=force,
             resume=resume,
-            companions=[(f"the sidecar of {p.name}", sidecar_path(p)) for p in paths],
+            companions=sidecars(paths),
         )
-    try:
-        model_path = resolve_model_path(model)
-        G = load_generator(model_path)
-    except CheckpointError as err:
-        raise click.ClickException(str(err)) from None
-    padded = G.geometry.padded
-    if padded:
-        _check_whole_image_options(G, model, height, width, wrap, (dy, dx), precision, max_memory)
+    G, _, digest = load_model(model)
+    max_memory = _memory_budget(max_memory, device)
+    _check_canvas(G, model, size, wrap, offset, precision, max_memory)
+    check_outputs(paths, height, width, options=options)
+    rank, world = distributed_context(device)
+    _check_distributed(G, out, world)
+    if world > 1 and device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
+    G = G.to(device)
+    top, left = image_framing(height, width)
+    region = (top + offset[0], left + offset[1], height, width)
+    specs = [
+        plain_spec(model, digest, s, region, wrap=wrap, precision=precision, truncation=truncation)
+        for s in seeds
+    ]
+    render_kwargs = dict(max_memory=max_memory, tile_batch=tile_batch, compile=use_compile)
+    if dry_run:
+        plan = _plan(G, specs, paths, chunk, device, render_kwargs)
+        click.echo(json.dumps(plan, indent=2))
+        return
+    write_outputs(
+        G,
+        specs,
+        paths,
+        chunk=chunk,
+        resume=resume,
+        force=force,
+        rank=rank,
+        world_size=world,
+        options=options,
+        **render_kwargs,
+    )
+
+
+def _memory_budget(max_memory: int | None, device: str) -> int:
+    """``--max-memory``, or the device's default for ``auto``."""
+    if max_memory is not None:
+        return max_memory
+    import torch
+
+    from infinitygan.tiling import default_max_memory
+
+    return default_max_memory(torch.device(device))
+
+
+def _check_canvas(
+    G: Any,
+    model: str,
+    size: tuple[int, int],
+    wrap: bool,
+    offset: tuple[int, int],
+    precision: str,
+    max_memory: int,
+) -> None:
+    """Refuse --wrap at another width than the model's period, and the options the zero-padded
+    baseline cannot honour."""
+    from infinitygan.canvas import period_pixels
+
+    height, width = size
+    if G.geometry.padded:
+        _check_whole_image_options(G, model, height, width, wrap, offset, precision, max_memory)
     if wrap and width != period_pixels(G):
         raise click.BadParameter(
             f"--wrap makes a canvas exactly one period wide: use --size "
             f"{period_pixels(G)}x{height} for this model",
             param_hint="--size",
         )
-    if not out.parent.exists():
-        try:
-            out.parent.mkdir(parents=True)
-        except OSError as err:
-            raise click.ClickException(
-                f"cannot create the output folder {out.parent}: {err}"
-            ) from None
-    for p in paths:
-        try:
-            check_output_path(p, height, width, options=options)
-        except ValueError as err:
-            raise click.ClickException(str(err)) from None
 
-    device_name = resolve_device(device)
-    rank, world = distributed_context(device_name)
-    if world > 1 and padded:
+
+def _check_distributed(G: Any, out: Path, world: int) -> None:
+    """Under torchrun: refuse the whole-image baseline and outputs other than one zarr store."""
+    if world > 1 and G.geometry.padded:
         raise click.ClickException(
             f"{G.config.name} is a zero-padded baseline that renders whole images in one pass; "
             "run it in a single process (without torchrun)"
@@ -259,135 +234,50 @@ def generate_command(
         raise click.ClickException(
             "distributed generation writes one .zarr store; use --out X.zarr"
         )
-    warn_slow_precision(device_name, precision)
-    if world > 1 and device_name.startswith("cuda"):
-        device_name = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
-    G = G.to(device_name)
-    top, left = image_framing(height, width)
-    top, left = top + dy, left + dx
-    gen_kwargs = dict(
-        wrap=wrap,
-        precision=precision,
-        max_memory=max_memory,
-        tile_batch=tile_batch,
-        compile=use_compile,
-        truncation=truncation,
-    )
 
-    if dry_run:
-        from infinitygan.tiling import plan_tiles, plan_tiling
 
-        chunks = plan_tiles(height, width, chunk)
-        if padded:  # one pass over the whole image; time it at a small size
-            tile = max(height, width)
-            seconds = estimate_seconds(
-                lambda t, l, h, w: generate_whole_image(G, seeds[0], h, w, truncation=truncation),
-                128,
-                height * width,
-            )
-        else:
-            tile, _ = plan_tiling(G, max_memory, precision, None, tile_batch)
-            seconds = estimate_seconds(
-                plain_renderer(G, seeds[0], **gen_kwargs), chunk, height * width
-            )
-        plan = {
-            "canvas": {"height": height, "width": width, "top": top, "left": left, "wrap": wrap},
-            "seeds": seeds,
-            "truncation": truncation,
-            "outputs": [str(p) for p in paths],
-            "chunks": len(chunks),
-            "chunk": chunk,
-            "tile": tile,
-            "max_memory_bytes": max_memory,
-            "estimated_seconds_per_seed": round(seconds, 1),
-            "device": device_name,
-        }
-        click.echo(json.dumps(plan, indent=2))
-        return
+def _plan(
+    G: Any, specs: list[Any], paths: list[Path], chunk: int, device: str, render_kwargs: dict
+) -> dict[str, Any]:
+    """The --dry-run plan: canvas, outputs, chunks, tile and a time estimate for one seed."""
+    from infinitygan.baselines import generate_whole_image
+    from infinitygan.output import canvas_renderer
+    from infinitygan.streaming import estimate_seconds
+    from infinitygan.tiling import plan_tiles, plan_tiling
 
-    from tqdm import tqdm
-
-    from infinitygan import __version__
-    from infinitygan.latents import RANDOM_VERSION
-
-    digest = model_hash(model_path)
-    trunc_flag = f"--trunc {truncation} " if truncation != 1.0 else ""
-    for s, path in zip(seeds, paths):
-        metadata = {
-            "software": f"infinitygan {__version__}",
-            "random_version": RANDOM_VERSION,
-            "model": str(model),
-            "model_sha256": digest,
-            "config": json.loads(G.config.to_json()),
-            "seed": s,
-            "region": {"top": top, "left": left, "height": height, "width": width},
-            "wrap": wrap,
-            "precision": precision,
-            "truncation": truncation,
-            "regenerate": f"infinitygan generate {model} --size {width}x{height} --seed {s} "
-            f"--offset x={dx},y={dy}{' --wrap' if wrap else ''} --precision {precision} "
-            f"{trunc_flag}--out {path.name}",
-        }
-        # Everything that determines the pixels: a resume with other values is refused.
-        settings = {
-            "model_sha256": digest,
-            "random_version": RANDOM_VERSION,
-            "seed": s,
-            "region": metadata["region"],
-            "wrap": wrap,
-            "precision": precision,
-        }
-        if truncation != 1.0:  # absent at psi = 1, so partial files of earlier versions resume
-            settings["truncation"] = truncation
-        if resume and world == 1 and finished_before(path, settings, options, force=force):
-            continue
-        # Under torchrun every rank opens the one zarr store with resume=True: creation is
-        # race-free (one rename wins, the others attach) and an interrupted store is continued.
-        # A single process holds the output's lock, so that no second process joins it.
-        with output_locks([path] if world == 1 else []):
-            writer = _open_writer(
-                path, height, width, chunk, metadata, resume or world > 1, options, settings
-            )
-            bar = tqdm(total=None, unit="chunk", desc=f"seed {s}", disable=rank > 0)
-
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.update(1)
-
-            if padded:
-                render = whole_image_renderer(G, s, top, left, height, width, truncation)
-            else:
-                render = plain_renderer(G, s, **gen_kwargs)
-            try:
-                with torch.no_grad():
-                    stats = render_to_writer(
-                        render,
-                        writer,
-                        top,
-                        left,
-                        height,
-                        width,
-                        chunk=chunk,
-                        rank=rank,
-                        world_size=world,
-                        progress=progress,
-                    )
-            finally:
-                bar.close()  # an error message then starts on a line of its own
-            if world > 1:
-                import torch.distributed as dist
-
-                if rank > 0:
-                    writer.close(finalize=False)  # rank 0 finalises once every rank is done
-                dist.barrier()
-            if rank == 0:
-                writer.close()
-                click.echo(
-                    f"wrote {path} ({width}x{height}, {stats['chunks_rendered']} chunks rendered, "
-                    f"{stats['chunks_skipped']} resumed, {stats['seconds']:.1f} s)"
-                )
-            if world > 1:
-                dist.barrier()
+    spec = specs[0]
+    top, left, height, width = spec.region
+    max_memory = render_kwargs["max_memory"]
+    if G.geometry.padded:  # one pass over the whole image; time it at a small size
+        tile = max(height, width)
+        seconds = estimate_seconds(
+            lambda t, l, h, w: generate_whole_image(
+                G, spec.description.seed, h, w, truncation=spec.truncation
+            ),
+            128,
+            height * width,
+        )
+    else:
+        tile, _ = plan_tiling(G, max_memory, spec.precision, None, render_kwargs["tile_batch"])
+        seconds = estimate_seconds(canvas_renderer(G, spec, **render_kwargs), chunk, height * width)
+    return {
+        "canvas": {
+            "height": height,
+            "width": width,
+            "top": top,
+            "left": left,
+            "wrap": spec.description.wrap,
+        },
+        "seeds": [s.description.seed for s in specs],
+        "truncation": spec.truncation,
+        "outputs": [str(p) for p in paths],
+        "chunks": len(plan_tiles(height, width, chunk)),
+        "chunk": chunk,
+        "tile": tile,
+        "max_memory_bytes": max_memory,
+        "estimated_seconds_per_seed": round(seconds, 1),
+        "device": device,
+    }
 
 
 def _check_whole_image_options(G, model, height, width, wrap, offset, precision, max_memory):
@@ -418,23 +308,6 @@ def _check_whole_image_options(G, model, height, width, wrap, offset, precision,
         )
 
 
-def whole_image_renderer(
-    G, seed: int, top: int, left: int, height: int, width: int, truncation: float = 1.0
-):
-    """A region renderer over one whole-image pass of the zero-padded baseline: the image framed
-    at ``(top, left)`` is computed on the first call (never, if a resumed file is complete)."""
-    from infinitygan.baselines import generate_whole_image
-
-    cache = {}
-
-    def render(y: int, x: int, h: int, w: int):
-        if "image" not in cache:
-            cache["image"] = generate_whole_image(G, seed, height, width, truncation=truncation)
-        return cache["image"][:, y - top : y - top + h, x - left : x - left + w]
-
-    return render
-
-
 def quality_options(out: Path, quality: int | None) -> dict | None:
     """The writer options for ``--quality``, or a BadParameter for a format without it.
 
@@ -462,21 +335,3 @@ def quality_options(out: Path, quality: int | None) -> dict | None:
             ) from None
         return {"compression": "jpeg", "quality": quality}
     return {"quality": quality}
-
-
-def _open_writer(path, height, width, chunk, metadata, resume, options, settings):
-    from infinitygan.writers import open_canvas_writer
-
-    try:
-        return open_canvas_writer(
-            path,
-            height,
-            width,
-            chunk=chunk,
-            metadata=metadata,
-            resume=resume,
-            options=options,
-            settings=settings,
-        )
-    except (ValueError, FileExistsError) as err:
-        raise click.ClickException(str(err)) from None

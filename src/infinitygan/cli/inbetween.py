@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from infinitygan.cli._common import (
     MANY_OUTPUTS,
+    check_description_path,
     check_new_outputs,
     check_output_count,
-    description_output_options,
-    model_input,
-    output_locks,
-    pick_seeds,
-    seed_options,
-)
-from infinitygan.cli._group import main
-from infinitygan.cli.invert import (
-    FEATURE_LOSS_CHOICE,
-    check_description_path,
-    check_image_size,
     check_outputs,
     description_targets,
-    load_model,
+    model_input,
+    output_locks,
     output_paths,
+    sidecars,
+    write_outputs,
+)
+from infinitygan.cli._group import main
+from infinitygan.cli._models import (
+    check_image_size,
+    load_model,
     read_image,
     resumed_latents,
     run_inversion,
-    write_outputs,
+)
+from infinitygan.cli._options import (
+    FEATURE_LOSS_CHOICE,
+    description_output_options,
+    feather_option,
+    out_option,
+    pick_seeds,
+    seed_options,
+    steps_option,
 )
 
 
@@ -38,7 +45,7 @@ from infinitygan.cli.invert import (
 @click.argument("right_image", metavar="RIGHT", type=click.Path(path_type=Path))
 @click.option("--width", type=click.IntRange(1, None), required=True, help="Output width (px).")
 @seed_options("Seeds of the generated part, one output each: 0-3 or 1,4 (default 0).")
-@click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
+@steps_option
 @click.option(
     "--blend",
     type=click.IntRange(0, 1 << 24),
@@ -46,14 +53,9 @@ from infinitygan.cli.invert import (
     help="Width of the style transition (px) [default: the gap between the images].",
 )
 @click.option("--blend-kernel", type=click.Choice(["box", "gaussian"]), default="box")
-@click.option("--feather", type=click.IntRange(0, None), default=16, help="Border blend (px).")
+@feather_option
 @click.option("--feature-loss", type=FEATURE_LOSS_CHOICE, default="pyramid")
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output file (one per seed, STEM-seedNNNN.EXT, when several).",
-)
+@out_option("Output file (one per seed, STEM-seedNNNN.EXT, when several).")
 @description_output_options
 @click.option("--yes", is_flag=True, help=f"Allow runs of over {MANY_OUTPUTS} output files.")
 def inbetween_command(
@@ -62,7 +64,7 @@ def inbetween_command(
     right_image: Path,
     width: int,
     seed: int | None,
-    seeds_text: str | None,
+    seeds: list[int] | None,
     steps: int,
     blend: int | None,
     blend_kernel: str,
@@ -72,7 +74,7 @@ def inbetween_command(
     save_description: Path | None,
     precision: str,
     truncation: float,
-    max_memory_text: str,
+    max_memory: int | None,
     chunk: int,
     resume: bool,
     device: str,
@@ -92,18 +94,10 @@ def inbetween_command(
     \b
         infinitygan inbetween landscapes a.png b.png --width 2048 --seeds 0-2 --out joined.png
     """
-    from infinitygan.applications.description import ModelRef
-    from infinitygan.applications.inbetween import (
-        inbetween_description,
-        inbetween_layout,
-        inbetween_sides,
-    )
-    from infinitygan.applications.outpaint import placement_for
-    from infinitygan.cli.generate import parse_bytes
+    from infinitygan.applications.inbetween import inbetween_layout
 
-    seeds = pick_seeds(seed, seeds_text)
+    seeds = pick_seeds(seed, seeds)
     check_output_count(len(seeds), yes)
-    max_memory = parse_bytes(max_memory_text)
     paths = output_paths(out, seeds)
     stem = out.name.split(".")[0] or "inbetween"
     latents_paths = {
@@ -111,8 +105,6 @@ def inbetween_command(
     }
     check_description_path(save_description)
     targets = description_targets(save_description, paths)
-    from infinitygan.writers import sidecar_path
-
     check_new_outputs(
         [("--out", p) for p in paths]
         + [(f"the {name.upper()} latents file", p) for name, p in latents_paths.items()]
@@ -120,7 +112,7 @@ def inbetween_command(
         [model_input(model), ("LEFT", left_image), ("RIGHT", right_image)],
         force=force,
         resume=resume,
-        companions=[(f"the sidecar of {p.name}", sidecar_path(p)) for p in paths],
+        companions=sidecars(paths),
     )
     images = {"left": read_image(left_image, "LEFT"), "right": read_image(right_image, "RIGHT")}
     sizes = {name: (int(img.shape[1]), int(img.shape[2])) for name, img in images.items()}
@@ -137,46 +129,91 @@ def inbetween_command(
             f"note: the images have different heights; the strip is {layout.height} px tall and "
             "the shorter image is centred vertically (generated above and below)"
         )
-
-    placements = {}
     with output_locks([out]):  # and write_outputs locks each seed's file
-        for name, pos, path in (
-            ("left", layout.left_pos, left_image),
-            ("right", layout.right_pos, right_image),
-        ):
-            latents_path = latents_paths[name]
-            if resume and latents_path.is_file():
-                # The interrupted run's inversion: reuse it rather than invert again.
-                latents = resumed_latents(
-                    latents_path,
-                    images[name],
-                    name.upper(),
-                    pos,
-                    steps=steps,
-                    feature_loss=feature_loss,
-                )
-            else:
-                latents = run_inversion(
-                    G,
-                    images[name],
-                    pos[0],
-                    pos[1],
-                    steps=steps,
-                    feature_loss=feature_loss,
-                    init_seed=0,
-                    sha256=sha,
-                    label=path.name,
-                )
-                latents.save(latents_path)
-                click.echo(f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB)")
-            placements[name] = placement_for(
-                latents_path.resolve(),
-                latents,
-                feather=feather,
-                sides=inbetween_sides(layout, sizes[name], name),
-            )
-        blend_px = layout.gap if blend is None else blend
-        descriptions = [
+        how = dict(resume=resume, steps=steps, feature_loss=feature_loss, feather=feather, sha=sha)
+        placements = {
+            name: _placement(G, name, images[name], path, latents_paths[name], layout, **how)
+            for name, path in (("left", left_image), ("right", right_image))
+        }
+        specs = _inbetween_specs(
+            model, sha, placements, seeds, layout, blend, blend_kernel, precision, truncation
+        )
+        write_outputs(
+            G,
+            specs,
+            paths,
+            chunk=chunk,
+            resume=resume,
+            force=force,
+            held=out,
+            save_description=save_description,
+            max_memory=max_memory,
+        )
+
+
+def _placement(
+    G: Any,
+    name: str,
+    image: Any,
+    image_path: Path,
+    latents_path: Path,
+    layout: Any,
+    *,
+    resume: bool,
+    steps: int,
+    feature_loss: str,
+    feather: int,
+    sha: str,
+) -> Any:
+    """The placed latents of the ``name`` ("left" or "right") image: inverted where it sits and
+    saved to ``latents_path``, or under --resume the interrupted run's inversion."""
+    from infinitygan.applications.inbetween import inbetween_sides
+    from infinitygan.applications.outpaint import placement_for
+
+    pos = layout.left_pos if name == "left" else layout.right_pos
+    if resume and latents_path.is_file():
+        # The interrupted run's inversion: reuse it rather than invert again.
+        latents = resumed_latents(
+            latents_path, image, name.upper(), pos, steps=steps, feature_loss=feature_loss
+        )
+    else:
+        latents = run_inversion(
+            G,
+            image,
+            pos[0],
+            pos[1],
+            steps=steps,
+            feature_loss=feature_loss,
+            init_seed=0,
+            sha256=sha,
+            label=image_path.name,
+        )
+        latents.save(latents_path)
+        click.echo(f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB)")
+    sides = inbetween_sides(layout, (int(image.shape[1]), int(image.shape[2])), name)
+    return placement_for(latents_path.resolve(), latents, feather=feather, sides=sides)
+
+
+def _inbetween_specs(
+    model: str,
+    sha: str,
+    placements: dict[str, Any],
+    seeds: list[int],
+    layout: Any,
+    blend: int | None,
+    blend_kernel: str,
+    precision: str,
+    truncation: float,
+) -> list[Any]:
+    """One canvas per seed: both images placed, their styles fused across the gap."""
+    from infinitygan.applications.description import ModelRef
+    from infinitygan.applications.inbetween import inbetween_description
+    from infinitygan.output import OutputSpec
+
+    region = (layout.top, layout.left, layout.height, layout.width)
+    blend_px = layout.gap if blend is None else blend
+    return [
+        OutputSpec(
             inbetween_description(
                 placements["left"],
                 placements["right"],
@@ -184,20 +221,11 @@ def inbetween_command(
                 blend=blend_px,
                 blend_kernel=blend_kernel,
                 model=ModelRef(str(model), sha),
-            )
-            for s in seeds
-        ]
-        write_outputs(
-            G,
-            descriptions,
-            paths,
-            (layout.top, layout.left, layout.height, layout.width),
-            chunk=chunk,
-            resume=resume,
+            ),
+            region,
             precision=precision,
             truncation=truncation,
-            max_memory=max_memory,
             command="inbetween",
-            save_description=save_description,
-            force=force,
         )
+        for s in seeds
+    ]

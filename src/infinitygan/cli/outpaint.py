@@ -3,35 +3,43 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from infinitygan.cli._common import (
     MANY_OUTPUTS,
-    POSITION_HELP,
+    check_description_path,
     check_new_outputs,
     check_output_count,
-    description_output_options,
-    model_input,
-    output_locks,
-    parse_offset,
-    pick_seeds,
-    seed_options,
-)
-from infinitygan.cli._group import main
-from infinitygan.cli.invert import (
-    FEATURE_LOSS_CHOICE,
-    check_description_path,
-    check_image_size,
     check_outputs,
     description_targets,
+    model_input,
+    output_locks,
+    output_paths,
+    sidecars,
+    write_outputs,
+)
+from infinitygan.cli._group import main
+from infinitygan.cli._models import (
+    check_image_size,
     latents_for_image,
     load_model,
-    output_paths,
     read_image,
     resumed_latents,
     run_inversion,
-    write_outputs,
+)
+from infinitygan.cli._options import (
+    EXTEND,
+    FEATURE_LOSS_CHOICE,
+    POSITION_HELP,
+    description_output_options,
+    feather_option,
+    out_option,
+    pick_seeds,
+    position_option,
+    seed_options,
+    steps_option,
 )
 
 
@@ -46,17 +54,16 @@ def latents_path_for(out: Path) -> Path:
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option(
     "--extend",
-    "extend_text",
+    "extension",
+    type=EXTEND,
     required=True,
     help="Pixels to add per side: left:256,right:1024[,top:N,bottom:N].",
 )
 @seed_options("Seeds of the new content, one output each: 0-3 or 1,4 (default 0).")
-@click.option("--steps", type=click.IntRange(1, 100000), default=400, help="Inversion steps.")
-@click.option(
+@steps_option
+@position_option(
     "--at",
-    "at_text",
-    default=None,
-    help="Canvas position of the image's top-left pixel: "
+    "Canvas position of the image's top-left pixel: "
     + POSITION_HELP
     + " (default: centred on the horizon, column 0).",
 )
@@ -73,24 +80,19 @@ def latents_path_for(out: Path) -> Path:
     default=None,
     help="Where to write the inverted latents [default: OUT stem + .latents.safetensors].",
 )
-@click.option("--feather", type=click.IntRange(0, None), default=16, help="Border blend (px).")
+@feather_option
 @click.option("--feature-loss", type=FEATURE_LOSS_CHOICE, default="pyramid")
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output file (one per seed, STEM-seedNNNN.EXT, when several).",
-)
+@out_option("Output file (one per seed, STEM-seedNNNN.EXT, when several).")
 @description_output_options
 @click.option("--yes", is_flag=True, help=f"Allow runs of over {MANY_OUTPUTS} output files.")
 def outpaint_command(
     model: str,
     image: Path,
-    extend_text: str,
+    extension: Any,
     seed: int | None,
-    seeds_text: str | None,
+    seeds: list[int] | None,
     steps: int,
-    at_text: str | None,
+    at: tuple[int, int] | None,
     latents_in: Path | None,
     save_latents: Path | None,
     feather: int,
@@ -99,7 +101,7 @@ def outpaint_command(
     save_description: Path | None,
     precision: str,
     truncation: float,
-    max_memory_text: str,
+    max_memory: int | None,
     chunk: int,
     resume: bool,
     device: str,
@@ -126,23 +128,10 @@ def outpaint_command(
     \b
         infinitygan outpaint landscapes p.png --latents p.safetensors --extend right:99 --out m.png
     """
-    from infinitygan.applications.description import ModelRef
-    from infinitygan.applications.outpaint import (
-        default_position,
-        outpaint_description,
-        outpaint_region,
-        parse_extend,
-        placement_for,
-    )
-    from infinitygan.cli.generate import parse_bytes
+    from infinitygan.applications.outpaint import outpaint_region
 
-    try:
-        extension = parse_extend(extend_text)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--extend") from None
-    seeds = pick_seeds(seed, seeds_text)
+    seeds = pick_seeds(seed, seeds)
     check_output_count(len(seeds), yes)
-    max_memory = parse_bytes(max_memory_text)
     paths = output_paths(out, seeds)
     latents_out = None if latents_in is not None else save_latents or latents_path_for(out)
     if latents_out is not None and latents_out.suffix != ".safetensors":
@@ -150,8 +139,6 @@ def outpaint_command(
             f"{latents_out} must end in .safetensors", param_hint="--save-latents"
         )
     check_description_path(save_description)
-    from infinitygan.writers import sidecar_path
-
     check_new_outputs(
         [("--out", p) for p in paths]
         + [("--save-latents" if save_latents else "the latents file", latents_out)]
@@ -159,30 +146,15 @@ def outpaint_command(
         [model_input(model), ("IMAGE", image), ("--latents", latents_in)],
         force=force,
         resume=resume,
-        companions=[(f"the sidecar of {p.name}", sidecar_path(p)) for p in paths],
+        companions=sidecars(paths),
     )
     target = read_image(image)
-    h, w = target.shape[-2:]
-    if latents_in is not None:
-        latents = latents_for_image(latents_in, target, "IMAGE")
-        if at_text:
-            click.echo("note: --at is ignored with --latents (the latents keep their place)")
-        top, left = latents.top, latents.left
-    else:
-        top, left = parse_offset(at_text, "--at") if at_text else default_position(h, w)
-        if resume and latents_out.is_file():
-            # The interrupted run's inversion: reuse it rather than invert again.
-            latents = resumed_latents(
-                latents_out, target, "IMAGE", (top, left), steps=steps, feature_loss=feature_loss
-            )
-            latents_in, latents_out = latents_out, None
-    region = outpaint_region(top, left, h, w, extension)
-    check_outputs(
-        paths,
-        region[2],
-        region[3],
-        extra=[latents_out, *description_targets(save_description, paths)],
+    latents, latents_in, latents_out, (top, left) = _known_latents(
+        target, latents_in, latents_out, at, resume, steps, feature_loss
     )
+    region = outpaint_region(top, left, *target.shape[-2:], extension)
+    extra = [latents_out, *description_targets(save_description, paths)]
+    check_outputs(paths, region[2], region[3], extra=extra)
     G, _, sha = load_model(model, device)
     with output_locks([out]):  # and write_outputs locks each seed's file
         if latents_in is not None:
@@ -190,43 +162,107 @@ def outpaint_command(
                 latents.check_model(G)
             except ValueError as err:
                 raise click.ClickException(f"--latents: {err}") from None
-            latents_path = latents_in
         else:
-            check_image_size(G, target, "IMAGE")
-            latents = run_inversion(
-                G,
-                target,
-                top,
-                left,
-                steps=steps,
-                feature_loss=feature_loss,
-                init_seed=0,
-                sha256=sha,
-                label=image.name,
-            )
-            latents_path = latents_out
-            latents.save(latents_path)
-            click.echo(
-                f"wrote {latents_path} (PSNR {latents.stats['psnr']:.2f} dB; reuse it with "
-                "--latents)"
-            )
-        placement = placement_for(
-            latents_path.resolve(), latents, feather=feather, sides=extension.sides
-        )
-        descriptions = [
-            outpaint_description(placement, s, model=ModelRef(str(model), sha)) for s in seeds
-        ]
+            latents = _invert(G, target, (top, left), latents_out, steps, feature_loss, sha, image)
+        placement = _placement(latents_in or latents_out, latents, extension, feather)
         write_outputs(
             G,
-            descriptions,
+            _outpaint_specs(model, sha, placement, seeds, region, precision, truncation),
             paths,
-            region,
             chunk=chunk,
             resume=resume,
+            force=force,
+            held=out,
+            save_description=save_description,
+            max_memory=max_memory,
+        )
+
+
+def _known_latents(
+    target: Any,
+    latents_in: Path | None,
+    latents_out: Path | None,
+    at: tuple[int, int] | None,
+    resume: bool,
+    steps: int,
+    feature_loss: str,
+) -> tuple[Any, Path | None, Path | None, tuple[int, int]]:
+    """(latents or None, the latents file read, the one to write, position of the image): the
+    --latents file, or under --resume the interrupted run's inversion (then nothing is
+    inverted), or None to invert at --at (default: centred on the horizon, column 0)."""
+    from infinitygan.applications.outpaint import default_position
+
+    if latents_in is not None:
+        latents = latents_for_image(latents_in, target, "IMAGE")
+        if at is not None:
+            click.echo("note: --at is ignored with --latents (the latents keep their place)")
+        return latents, latents_in, None, (latents.top, latents.left)
+    position = at if at is not None else default_position(*target.shape[-2:])
+    if resume and latents_out.is_file():
+        # The interrupted run's inversion: reuse it rather than invert again.
+        latents = resumed_latents(
+            latents_out, target, "IMAGE", position, steps=steps, feature_loss=feature_loss
+        )
+        return latents, latents_out, None, position
+    return None, None, latents_out, position
+
+
+def _invert(
+    G: Any,
+    target: Any,
+    position: tuple[int, int],
+    latents_out: Path,
+    steps: int,
+    feature_loss: str,
+    sha: str,
+    image: Path,
+) -> Any:
+    """Invert IMAGE at ``position`` and save its latents to ``latents_out``."""
+    check_image_size(G, target, "IMAGE")
+    latents = run_inversion(
+        G,
+        target,
+        *position,
+        steps=steps,
+        feature_loss=feature_loss,
+        init_seed=0,
+        sha256=sha,
+        label=image.name,
+    )
+    latents.save(latents_out)
+    click.echo(
+        f"wrote {latents_out} (PSNR {latents.stats['psnr']:.2f} dB; reuse it with --latents)"
+    )
+    return latents
+
+
+def _placement(path: Path, latents: Any, extension: Any, feather: int) -> Any:
+    from infinitygan.applications.outpaint import placement_for
+
+    return placement_for(path.resolve(), latents, feather=feather, sides=extension.sides)
+
+
+def _outpaint_specs(
+    model: str,
+    sha: str,
+    placement: Any,
+    seeds: list[int],
+    region: tuple[int, int, int, int],
+    precision: str,
+    truncation: float,
+) -> list[Any]:
+    """One canvas per seed: the inverted image placed, the rest drawn from the seed."""
+    from infinitygan.applications.description import ModelRef
+    from infinitygan.applications.outpaint import outpaint_description
+    from infinitygan.output import OutputSpec
+
+    return [
+        OutputSpec(
+            outpaint_description(placement, s, model=ModelRef(str(model), sha)),
+            region,
             precision=precision,
             truncation=truncation,
-            max_memory=max_memory,
             command="outpaint",
-            save_description=save_description,
-            force=force,
         )
+        for s in seeds
+    ]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from infinitygan.cli._common import check_new_outputs, force_option, prepare_output
+from infinitygan.cli._common import check_new_outputs, prepare_output
 from infinitygan.cli._group import main
+from infinitygan.cli._options import force_option
 
 
 @main.command("plot")

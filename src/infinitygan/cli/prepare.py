@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import click
 
-from infinitygan.cli._common import force_option, parse_size
 from infinitygan.cli._group import main
+from infinitygan.cli._options import SizeType, force_option
+from infinitygan.data.synthetic import MAX_PIXELS, MIN_SIDE
 
 
 @main.group("prepare")
@@ -21,19 +22,6 @@ def prepare() -> None:
     """
 
 
-def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
-    from infinitygan.data.synthetic import MAX_PIXELS, MIN_SIDE
-
-    height, width = parse_size(value)
-    if height < MIN_SIDE or width < MIN_SIDE:
-        raise click.BadParameter(f"{value!r}: each side must be at least {MIN_SIDE} px")
-    if height * width > MAX_PIXELS:
-        raise click.BadParameter(
-            f"{value!r} is {height * width:,} pixels; the limit is {MAX_PIXELS:,} per image"
-        )
-    return height, width
-
-
 @prepare.command("synthetic")
 @click.option(
     "--count", type=click.IntRange(min=1), required=True, help="Number of images to write."
@@ -42,8 +30,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
     "--size",
     "size",
     default="256x256",
-    metavar="WxH",
-    callback=_size,
+    type=SizeType(min_side=MIN_SIDE, max_pixels=MAX_PIXELS),
     help="Image size, width x height (e.g. 1024x512).",
 )
 @click.option(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 import click
 
-from infinitygan.cli._common import device_option, resolve_device, trunc_option
 from infinitygan.cli._group import main
+from infinitygan.cli._options import device_option, trunc_option
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,6 @@ def serve(
       infinitygan serve model.safetensors --seed 7 --cache-dir ~/.cache/infinitygan-tiles
     """
     require_web_dependencies()
-    import uvicorn
-
     from infinitygan.checkpoint import CheckpointError, load_generator, resolve_model_path
     from infinitygan.web.app import (
         LOOPBACK_HOSTS,
@@ -146,11 +145,9 @@ def serve(
         model_identity,
     )
     from infinitygan.web.description import SEED_LIMIT
-    from infinitygan.web.protocol import ExplorerH11Protocol
 
     if abs(seed) > SEED_LIMIT:
         raise click.BadParameter(f"must lie within +-{SEED_LIMIT}", param_hint="--seed")
-    device = resolve_device(device)
     try:
         path = resolve_model_path(model)
         G = load_generator(path, device=device)
@@ -189,6 +186,15 @@ def serve(
         )
     click.echo(f"infinitygan explorer: {server_url(host, actual_port)}#s={seed}")
     click.echo(f"model {name} ({G.config.name}) on {device}; press Ctrl+C to stop", err=True)
+    _run_server(app, sock)
+
+
+def _run_server(app: Any, sock: socket.socket) -> None:
+    """Serve ``app`` on the bound ``sock`` with uvicorn until Ctrl+C."""
+    import uvicorn
+
+    from infinitygan.web.protocol import ExplorerH11Protocol
+
     verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
     config = uvicorn.Config(
         app,

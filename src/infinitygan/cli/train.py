@@ -12,13 +12,10 @@ from typing import Any
 
 import click
 
-from infinitygan.cli._common import (
-    parse_seeds,
-    prepare_output,
-    resolve_device,
-    warn_slow_precision,
-)
+from infinitygan.cli._common import prepare_output
 from infinitygan.cli._group import main
+from infinitygan.cli._models import warn_slow_precision
+from infinitygan.cli._options import SEEDS, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +201,7 @@ class _TqdmHandler(logging.Handler):
 )
 @click.option(
     "--sample-seeds",
-    "sample_seeds_text",
+    type=SEEDS,
     default=None,
     help="Seeds of the sample grids, e.g. 0-7 (default 0-7).",
 )
@@ -231,7 +228,7 @@ def train_command(
     tensorboard: bool | None,
     deterministic: bool | None,
     set_items: tuple[str, ...],
-    sample_seeds_text: str | None,
+    sample_seeds: list[int] | None,
     dry_run: bool,
 ) -> None:
     """Train InfinityGAN; writes a numbered run folder under --outdir.
@@ -247,7 +244,6 @@ def train_command(
     --batch is the global batch: with torchrun each of W processes handles batch/W samples.
     A run killed at any moment continues exactly from its last snapshot with --resume.
     """
-    from infinitygan.train.config import RunConfig, TrainConfig
     from infinitygan.train.distributed import init_distributed, shutdown_distributed
 
     given = {
@@ -259,82 +255,27 @@ def train_command(
         "seed": seed,
         "set_items": set_items or None,
     }
+    settings = {
+        "precision": precision,
+        "workers": workers,
+        "compile": use_compile,
+        "tensorboard": tensorboard,
+        "deterministic": deterministic,
+        "snapshot_every": snapshot_every,
+        "tick_every": tick_every,
+        "keep_snapshots": keep,
+        "channels_last": channels_last,
+        "sample_seeds": sample_seeds,
+    }
     try:
         if resume is not None:
-            fixed = [k.replace("_items", "").replace("_", "-") for k in _RESUME_FIXED if given[k]]
-            if fixed:
-                flags = ", ".join("--" + k for k in fixed)
-                raise click.UsageError(f"--resume keeps the run's own settings; drop {flags}")
-            run = _resumed_config(resume, kimg, steps)
-            run_dir: Path | None = resume
+            run = _resumed_config(resume, given, kimg, steps)
         else:
-            if data is None:
-                raise click.UsageError(
-                    "--data is required (a folder, .zip, .tar, synthetic or landscapes)"
-                )
-            from infinitygan.presets import get_preset
-
-            model = get_preset(preset or "paper-101")
-            overrides, disc_overrides = parse_set(set_items)
-            flags = {"batch": batch, "batch_gpu": batch_gpu, "seed": seed}
-            for key, value in flags.items():
-                if key in overrides and value is not None:
-                    flag = "--" + key.replace("_", "-")
-                    raise click.UsageError(f"give {flag} or --set train.{key}, not both")
-            if disc_overrides:
-                model = dataclasses.replace(
-                    model,
-                    discriminator=dataclasses.replace(model.discriminator, **disc_overrides),
-                )
-            init_source = None
-            if init is not None:
-                from infinitygan.train.init import resolve_init
-
-                init_source, model = resolve_init(init, preset=preset, discriminator=disc_overrides)
-            train_cfg = TrainConfig(
-                **{
-                    "batch": batch if batch is not None else 16,
-                    "batch_gpu": batch_gpu,
-                    "seed": seed if seed is not None else 0,
-                    **overrides,
-                }
-            )
-            run = RunConfig(
-                model=model,
-                train=train_cfg,
-                data=data,
-                total_steps=steps_for(kimg, steps, train_cfg.batch, default_kimg=12800),
-                init=init_source,
-            )
-            run_dir = None
-        if device is not None:
-            device_name = resolve_device(device)
-        else:
-            device_name = resolve_device(run.device if resume is not None else "auto")
-        updates: dict[str, Any] = {"device": device_name}
-        for key, value in (
-            ("precision", precision),
-            ("workers", workers),
-            ("compile", use_compile),
-            ("tensorboard", tensorboard),
-            ("deterministic", deterministic),
-            ("snapshot_every", snapshot_every),
-            ("tick_every", tick_every),
-            ("keep_snapshots", keep),
-            ("channels_last", channels_last),
-            ("sample_seeds", parse_seeds(sample_seeds_text) if sample_seeds_text else None),
-        ):
-            if value is not None:
-                updates[key] = value
-        if channels_last is None and resume is None:
-            updates["channels_last"] = device_name.startswith("cuda")
-        if precision is None and resume is None:
-            updates["precision"] = "bf16" if device_name.startswith("cuda") else "fp32"
-        if snapshot_every is None and resume is None:
-            updates["snapshot_every"] = 500
-        run = dataclasses.replace(run, **updates)
+            run = _new_config(given, kimg, steps)
+        run = _with_run_settings(run, device, settings, resumed=resume is not None)
     except ValueError as err:
         raise click.ClickException(user_message(str(err))) from None
+    run_dir = resume
 
     if dry_run:
         click.echo(run.to_json())
@@ -369,10 +310,17 @@ def train_command(
     shutdown_distributed(barrier=True)
 
 
-def _resumed_config(run_dir: Path, kimg: float | None, steps: int | None) -> Any:
+def _resumed_config(
+    run_dir: Path, given: dict[str, Any], kimg: float | None, steps: int | None
+) -> Any:
+    """The configuration of the run in ``run_dir``, with a new length from --kimg/--steps."""
     from infinitygan.train.config import RunConfig
     from infinitygan.train.runs import OPTIONS_FILE
 
+    fixed = [k.replace("_items", "").replace("_", "-") for k in _RESUME_FIXED if given[k]]
+    if fixed:
+        flags = ", ".join("--" + k for k in fixed)
+        raise click.UsageError(f"--resume keeps the run's own settings; drop {flags}")
     path = run_dir / OPTIONS_FILE
     if not path.is_file():
         raise click.ClickException(f"{run_dir} is not a training run folder (no {OPTIONS_FILE})")
@@ -385,6 +333,69 @@ def _resumed_config(run_dir: Path, kimg: float | None, steps: int | None) -> Any
             run, total_steps=steps_for(kimg, steps, run.train.batch, default_kimg=1)
         )
     return run
+
+
+def _new_config(given: dict[str, Any], kimg: float | None, steps: int | None) -> Any:
+    """The configuration of a new run from --data, --preset, --init, --batch, --batch-gpu, --seed
+    and --set (``given``) and its length from --kimg/--steps (ValueError for invalid values)."""
+    from infinitygan.presets import get_preset
+    from infinitygan.train.config import RunConfig, TrainConfig
+
+    if given["data"] is None:
+        raise click.UsageError("--data is required (a folder, .zip, .tar, synthetic or landscapes)")
+    model = get_preset(given["preset"] or "paper-101")
+    overrides, disc_overrides = parse_set(given["set_items"] or ())
+    for key in ("batch", "batch_gpu", "seed"):
+        if key in overrides and given[key] is not None:
+            flag = "--" + key.replace("_", "-")
+            raise click.UsageError(f"give {flag} or --set train.{key}, not both")
+    if disc_overrides:
+        model = dataclasses.replace(
+            model, discriminator=dataclasses.replace(model.discriminator, **disc_overrides)
+        )
+    init_source = None
+    if given["init"] is not None:
+        from infinitygan.train.init import resolve_init
+
+        init_source, model = resolve_init(
+            given["init"], preset=given["preset"], discriminator=disc_overrides
+        )
+    batch, seed = given["batch"], given["seed"]
+    train_cfg = TrainConfig(
+        **{
+            "batch": batch if batch is not None else 16,
+            "batch_gpu": given["batch_gpu"],
+            "seed": seed if seed is not None else 0,
+            **overrides,
+        }
+    )
+    return RunConfig(
+        model=model,
+        train=train_cfg,
+        data=given["data"],
+        total_steps=steps_for(kimg, steps, train_cfg.batch, default_kimg=12800),
+        init=init_source,
+    )
+
+
+def _with_run_settings(
+    run: Any, device: str | None, settings: dict[str, Any], *, resumed: bool
+) -> Any:
+    """``run`` with the device and the run settings given on the command line; a new run gets
+    the device's defaults for the others (channels-last and bf16 on CUDA, snapshots every 500
+    steps), a resumed one keeps its own."""
+    if device is not None:
+        device_name = resolve_device(device)
+    else:
+        device_name = resolve_device(run.device if resumed else "auto")
+    updates: dict[str, Any] = {"device": device_name}
+    updates.update({key: value for key, value in settings.items() if value is not None})
+    if not resumed:
+        cuda = device_name.startswith("cuda")
+        updates.setdefault("channels_last", cuda)
+        updates.setdefault("precision", "bf16" if cuda else "fp32")
+        updates.setdefault("snapshot_every", 500)
+    return dataclasses.replace(run, **updates)
 
 
 def _run(run: Any, outdir: Path, run_dir: Path | None, dist_info: Any) -> None:
