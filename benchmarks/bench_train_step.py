@@ -87,7 +87,7 @@ def images_per_second(
     gen = torch.Generator().manual_seed(0)
     p = model.patch_size
     patches = torch.rand(batch, 3, p, p, generator=gen) * 2 - 1
-    chunks = trainer.real_chunks((patches, torch.rand(batch, generator=gen) * 2 - 1))
+    chunks = trainer.real_rounds((patches, torch.rand(batch, generator=gen) * 2 - 1))
     t0 = time.perf_counter()
     trainer.d_step(1, chunks)
     trainer.g_step(1)
@@ -210,7 +210,7 @@ def main() -> None:
     p = model.patch_size
     patches = torch.rand(args.batch, 3, p, p, generator=gen) * 2 - 1
     labels = torch.rand(args.batch, generator=gen) * 2 - 1
-    chunks = trainer.real_chunks((patches, labels))
+    chunks = trainer.real_rounds((patches, labels))
 
     def plain(step: int) -> None:
         trainer.d_step(step, chunks)

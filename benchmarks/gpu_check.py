@@ -479,7 +479,7 @@ def s6_training_speed() -> None:
             sample_seeds=(),
         )
         tr = Trainer(run, C.device)
-        chunks = tr.real_chunks(reals)
+        chunks = tr.real_rounds(reals)
         if C.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(C.device)
         t_first, stats0 = timed(lambda tr=tr: tr.train_step(reals))  # R1 + path length too

@@ -119,7 +119,7 @@ def test_real_labels_follow_the_shifted_content() -> None:
 def test_zoomed_real_labels_move_by_their_own_slope() -> None:
     """A zoom-z view's label changes z times slower per pixel: a shifted zoomed patch gets the
     label of the zoomed crop at row y - dy (``zoomed_vertical_label``), not of a plain crop. The
-    slopes come with the batch (``PatchBatch.label_slopes``) and ``real_chunks`` carries them."""
+    slopes come with the batch (``PatchBatch.label_slopes``) and ``real_rounds`` carries them."""
     model = get_preset("landscapes-cpu")
     trainer = Trainer(
         RunConfig(model=model, train=TrainConfig(batch=4, augment="translation")),
@@ -132,7 +132,7 @@ def test_zoomed_real_labels_move_by_their_own_slope() -> None:
     )
     slopes = torch.tensor([label_per_px(data, scale=s) for s in scales])
     patches = torch.rand(4, 3, model.patch_size, model.patch_size)
-    (chunk,) = trainer.real_chunks((patches, labels, slopes))
+    (chunk,) = trainer.real_rounds((patches, labels, slopes))
     _, moved = trainer._augment(chunk[0], chunk[1], chunk[2], _gen(4))
     _, dy = augment(patches, ("translation",), _gen(4))
     assert bool((dy != 0).any())
@@ -143,7 +143,7 @@ def test_zoomed_real_labels_move_by_their_own_slope() -> None:
         else:  # past the edge: the same straight line
             expected = labels[i].item() - d * slopes[i].item()
         assert float(moved[i]) == pytest.approx(expected, abs=1e-6)
-    (plain,) = trainer.real_chunks((patches, labels))  # no slopes: the plain 2 / (F - P)
+    (plain,) = trainer.real_rounds((patches, labels))  # no slopes: the plain 2 / (F - P)
     assert torch.equal(plain[2], torch.full((4,), trainer.real_label_per_px))
 
 

@@ -81,7 +81,7 @@ def test_infinitygan_keeps_coordinate_and_diversity_terms():
     assert trainer.has_structure
     inputs = trainer._sample(0, 3, 0, 4, trainer.has_structure)
     assert torch.equal(inputs.z_global[0], inputs.z_global[1])  # diversity pairs
-    stats = trainer.d_step(0, trainer.real_chunks(_reals(4, 101)))
+    stats = trainer.d_step(0, trainer.real_rounds(_reals(4, 101)))
     assert {"D/adv", "D/coord_real", "D/coord_fake"} <= set(stats)
 
 
@@ -115,7 +115,7 @@ def test_structure_model_without_coordinate_head_keeps_only_the_diversity_term()
     run = dataclasses.replace(_run("tiny"), model=model)
     trainer = Trainer(run, torch.device("cpu"))
     assert trainer.has_structure and not trainer.coord_loss
-    stats = trainer.d_step(0, trainer.real_chunks(_reals(4, 101)))
+    stats = trainer.d_step(0, trainer.real_rounds(_reals(4, 101)))
     assert "D/adv" in stats and not {"D/coord_real", "D/coord_fake"} & set(stats)
     stats = trainer.g_step(0)
     assert {"G/adv", "G/diversity"} <= set(stats) and "G/coord" not in stats

@@ -172,7 +172,7 @@ def test_phases_leave_their_terms_on_the_device():
     """No host sync per phase: the phases return tensors, train_step converts once."""
     trainer = Trainer(_tiny_run(), torch.device("cpu"))
     reals = _reals(4)
-    stats = trainer.d_step(0, trainer.real_chunks(reals))
+    stats = trainer.d_step(0, trainer.real_rounds(reals))
     assert stats and all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in stats.values())
     assert trainer.check_finite(0) == set()
 

@@ -158,12 +158,12 @@ def cached_real_stats(
 
     def compute() -> FeatureStats:
         stats: FeatureStats | None = None
-        for chunk in iter_features(
+        for batch_features in iter_features(
             source, extractor, batch_size=batch_size, max_items=max_items, progress=progress
         ):
             if stats is None:
-                stats = FeatureStats(chunk.shape[1], keep_features=keep_features)
-            stats.update(chunk)
+                stats = FeatureStats(batch_features.shape[1], keep_features=keep_features)
+            stats.update(batch_features)
         if stats is None:
             raise ValueError("no real images to compute statistics from; the source was empty")
         return stats

@@ -2,7 +2,7 @@
 
 Every metric takes images as ``[N, 3, H, W]`` tensors, either ``float`` in ``[-1, 1]`` (the
 generator output convention) or ``uint8`` in ``[0, 255]``, or as an iterable of such batches. This
-module converts between the two, re-chunks batch streams and holds the resizing and cropping
+module converts between the two, re-batches image streams and holds the resizing and cropping
 helpers used by the ScaleInv and patch protocols.
 """
 

@@ -328,11 +328,11 @@ def extract_features(
     Raises:
         ValueError: if ``source`` holds no images or the extractor output is malformed.
     """
-    chunks = list(
+    batches = list(
         iter_features(
             source, extractor, batch_size=batch_size, max_items=max_items, progress=progress
         )
     )
-    if not chunks:
+    if not batches:
         raise ValueError("no images to extract features from; the image source was empty")
-    return np.concatenate(chunks, axis=0)
+    return np.concatenate(batches, axis=0)

@@ -253,12 +253,12 @@ def fake_stats(
     """Streaming statistics of ``num_fakes`` generated images."""
     stats: FeatureStats | None = None
     source = _fakes(make_fakes, num_fakes, batch, preprocess)
-    for chunk in iter_features(
+    for batch_features in iter_features(
         source, extractor, batch_size=batch, progress=progress, total=num_fakes
     ):
         if stats is None:
-            stats = FeatureStats(chunk.shape[1], keep_features=keep_features)
-        stats.update(chunk)
+            stats = FeatureStats(batch_features.shape[1], keep_features=keep_features)
+        stats.update(batch_features)
     assert stats is not None  # _fakes raises when nothing is produced
     return stats
 
@@ -517,8 +517,8 @@ def diversity_metric(
     else:
         if num_fakes is None:
             raise ValueError("num_fakes is required when make_fakes generates the images")
-        chunks = list(iter_features(_fakes(make_fakes, num_fakes, batch, None), extractor))
-        features = np.concatenate(chunks)
+        batches = list(iter_features(_fakes(make_fakes, num_fakes, batch, None), extractor))
+        features = np.concatenate(batches)
     return {
         "diversity": mean_pairwise_distance(features, distance),
         "distance": distance,

@@ -37,7 +37,7 @@ class FeatureStats:
         self.count = 0
         self._mean = np.zeros(dim, dtype=np.float64)
         self._scatter = np.zeros((dim, dim), dtype=np.float64)  # sum of centred outer products
-        self._chunks: list[np.ndarray] = []
+        self._batches: list[np.ndarray] = []
 
     @classmethod
     def from_features(cls, features: np.ndarray, keep_features: bool = False) -> FeatureStats:
@@ -76,7 +76,7 @@ class FeatureStats:
                 raise ValueError(
                     f"features must be [{stats.count}, {stats.dim}], got {features.shape}"
                 )
-            stats._chunks = [features]
+            stats._batches = [features]
         return stats
 
     def update(self, features: np.ndarray) -> None:
@@ -92,7 +92,7 @@ class FeatureStats:
         centred = batch - batch_mean
         self._combine(batch.shape[0], batch_mean, centred.T @ centred)
         if self.keep_features:
-            self._chunks.append(batch)
+            self._batches.append(batch)
 
     def merge(self, other: FeatureStats) -> None:
         """Add the statistics (and kept features) of ``other`` to these."""
@@ -104,7 +104,7 @@ class FeatureStats:
         if self.keep_features:
             if not other.keep_features:
                 raise ValueError("cannot merge statistics without kept features into ones with")
-            self._chunks.extend(other._chunks)
+            self._batches.extend(other._batches)
 
     def _combine(self, count: int, mean: np.ndarray, scatter: np.ndarray) -> None:
         total = self.count + count
@@ -130,9 +130,9 @@ class FeatureStats:
         """All features seen, ``[N, D]`` float64 (only with ``keep_features=True``)."""
         if not self.keep_features:
             raise ValueError("features were not kept; create FeatureStats(dim, keep_features=True)")
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks, axis=0)]
-        return self._chunks[0] if self._chunks else np.zeros((0, self.dim))
+        if len(self._batches) > 1:
+            self._batches = [np.concatenate(self._batches, axis=0)]
+        return self._batches[0] if self._batches else np.zeros((0, self.dim))
 
     def _require(self, minimum: int) -> None:
         if self.count < minimum:

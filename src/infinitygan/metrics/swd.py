@@ -151,7 +151,7 @@ def collect_descriptors(
             per_level[index].append(_descriptors(level, nhood_size, positions[index]))
     if size is None:
         raise ValueError("no images given for SWD")
-    return [torch.cat(chunks) for chunks in per_level], resolutions
+    return [torch.cat(batches) for batches in per_level], resolutions
 
 
 def normalize_descriptors(descriptors: torch.Tensor) -> torch.Tensor:

@@ -84,11 +84,11 @@ class Generator(nn.Module):
         device = self.w_avg.device
         z_dim = self.config.mapping.z_dim
         total = torch.zeros(self.config.mapping.w_dim, dtype=torch.float64, device=device)
-        chunk = 1000
+        batch = 1000
         # Strict float32 whatever the caller's precision (autocast off): one value per device.
         with strict_fp32(device), torch.autocast(device.type, enabled=False):
-            for start in range(0, W_AVG_SAMPLES, chunk):
-                n = min(chunk, W_AVG_SAMPLES - start)
+            for start in range(0, W_AVG_SAMPLES, batch):
+                n = min(batch, W_AVG_SAMPLES - start)
                 z = global_latents(W_AVG_SEED, z_dim, start, n, device=device)
                 total += self.mapping(z).double().sum(0)
         self.w_avg.copy_((total / W_AVG_SAMPLES).to(self.w_avg.dtype))

@@ -5,7 +5,7 @@ images seen) and nothing else: data, files and logging live in :mod:`infinitygan
 
 Randomness. Every random draw of a step (global/local latents, coordinates, style-mixing choices,
 noise maps, path-length directions) comes from a ``torch.Generator`` seeded by
-``(seed, step, phase, chunk)``, where a *chunk* is one forward pass of ``batch_gpu`` samples and
+``(seed, step, phase, round)``, where a *round* is one forward pass of ``batch_gpu`` samples and
 its index runs over the whole global batch (``rank * rounds + round``). A step therefore does not
 depend on history (exact resume: there is no generator state to save), nor on how the global
 batch is split over ranks and rounds. Latents, noise maps and path-length directions are drawn on
@@ -51,7 +51,7 @@ from infinitygan.train.distributed import (
 
 logger = logging.getLogger(__name__)
 
-RealChunk = tuple[Tensor, Tensor, Tensor]
+RealRound = tuple[Tensor, Tensor, Tensor]
 """One round's reals: patches [g, 3, P, P], labels [g], label slopes [g] (per px of shift)."""
 
 PHASE_D, PHASE_R1, PHASE_G, PHASE_PL = 1, 2, 3, 4
@@ -74,10 +74,10 @@ class NonFiniteLossError(RuntimeError):
 
 
 def step_generator(
-    seed: int, step: int, phase: int, chunk: int, device: str | torch.device = "cpu"
+    seed: int, step: int, phase: int, round_id: int, device: str | torch.device = "cpu"
 ) -> torch.Generator:
-    """A generator on ``device`` keyed by ``(seed, step, phase, chunk)``."""
-    digest = hashlib.blake2b(struct.pack("<qqqq", seed, step, phase, chunk), digest_size=8)
+    """A generator on ``device`` keyed by ``(seed, step, phase, round_id)``."""
+    digest = hashlib.blake2b(struct.pack("<qqqq", seed, step, phase, round_id), digest_size=8)
     return torch.Generator(device=device).manual_seed(
         int.from_bytes(digest.digest(), "little") >> 1
     )
@@ -85,7 +85,7 @@ def step_generator(
 
 @dataclass
 class FakeInputs:
-    """Inputs of one generated chunk (all on the training device).
+    """Inputs of one generated round (all on the training device).
 
     Attributes:
         z_global: [N, 2, z_dim]; slot 0 drives the structure and the styles before ``inject``,
@@ -187,7 +187,7 @@ class GeneratorFns:
 
 
 def render(fns: GeneratorFns, inputs: FakeInputs, num_styles: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Generate a chunk. Returns (images [N, 3, P, P], structure [N, C, S, S], styles
+    """Generate one round. Returns (images [N, 3, P, P], structure [N, C, S, S], styles
     [N, num_styles, w_dim])."""
     n = inputs.z_global.shape[0]
     structure = fns.structure(inputs.z_global[:, 0], inputs.z_local, inputs.coords)
@@ -323,20 +323,20 @@ class Trainer:
     def _math(self) -> Any:
         return math_mode(self.device, self.fp32_math)
 
-    def _chunk_ids(self) -> list[int]:
+    def _round_ids(self) -> list[int]:
         return [self.dist.rank * self.rounds + r for r in range(self.rounds)]
 
     def _generators(
-        self, step: int, phase: int, chunk: int
+        self, step: int, phase: int, round_id: int
     ) -> tuple[torch.Generator, torch.Generator]:
         """(device generator, CPU generator) of one key; one generator on the CPU."""
-        gen = step_generator(self.cfg.seed, step, phase, chunk, self.device)
+        gen = step_generator(self.cfg.seed, step, phase, round_id, self.device)
         if self.device.type == "cpu":
             return gen, gen
-        return gen, step_generator(self.cfg.seed, step, phase, chunk)
+        return gen, step_generator(self.cfg.seed, step, phase, round_id)
 
-    def _sample(self, step: int, phase: int, chunk: int, n: int, paired: bool) -> FakeInputs:
-        gen, host = self._generators(step, phase, chunk)
+    def _sample(self, step: int, phase: int, round_id: int, n: int, paired: bool) -> FakeInputs:
+        gen, host = self._generators(step, phase, round_id)
         return sample_fake_inputs(
             self.G,
             n,
@@ -361,8 +361,8 @@ class Trainer:
             labels = labels - dy.to(labels.device, labels.dtype) * per_px
         return out, labels
 
-    def _augment_generator(self, step: int, phase: int, chunk: int) -> torch.Generator:
-        return step_generator(self.cfg.seed, step, PHASE_AUGMENT + phase, chunk)
+    def _augment_generator(self, step: int, phase: int, round_id: int) -> torch.Generator:
+        return step_generator(self.cfg.seed, step, PHASE_AUGMENT + phase, round_id)
 
     def _watch(self, terms: dict[str, Tensor], scaled: bool) -> None:
         """Remember which of ``terms`` are NaN/inf (on the device: no host sync); ``scaled``:
@@ -408,7 +408,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ phases
     @_in_math_mode
-    def d_step(self, step: int, reals: list[RealChunk]) -> dict[str, Tensor]:
+    def d_step(self, step: int, reals: list[RealRound]) -> dict[str, Tensor]:
         """Adversarial loss (``train.loss``) on reals and fakes plus the coordinate L1 on both (D
         updated; no coordinate L1 for models without a structure synthesizer or D coordinate
         head)."""
@@ -416,9 +416,9 @@ class Trainer:
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         stats: dict[str, Tensor] = {}
-        for (patches, labels, slopes), chunk in zip(reals, self._chunk_ids()):
-            inputs = self._sample(step, PHASE_D, chunk, self.batch_gpu, self.has_structure)
-            gen = self._augment_generator(step, PHASE_D, chunk)
+        for (patches, labels, slopes), round_id in zip(reals, self._round_ids()):
+            inputs = self._sample(step, PHASE_D, round_id, self.batch_gpu, self.has_structure)
+            gen = self._augment_generator(step, PHASE_D, round_id)
             fake_labels = inputs.labels
             with self._autocast():
                 with torch.no_grad():
@@ -451,16 +451,16 @@ class Trainer:
         return stats
 
     @_in_math_mode
-    def r1_step(self, step: int, reals: list[RealChunk]) -> dict[str, Tensor]:
+    def r1_step(self, step: int, reals: list[RealRound]) -> dict[str, Tensor]:
         """Lazy R1 on reals, weight ``gamma / 2 * interval`` (fp32, eager)."""
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         stats: dict[str, Tensor] = {}
         weight = losses.r1_loss_weight(self.cfg.r1_gamma, self.cfg.r1_interval)
-        for (patches, _, _), chunk in zip(reals, self._chunk_ids()):
+        for (patches, _, _), round_id in zip(reals, self._round_ids()):
             x = patches.detach().float().requires_grad_(True)
-            seen, _ = self._augment(x, None, 0.0, self._augment_generator(step, PHASE_R1, chunk))
+            seen, _ = self._augment(x, None, 0.0, self._augment_generator(step, PHASE_R1, round_id))
             logits, _ = self.D(seen)
             r1 = losses.r1_penalty(logits, x)
             self._watch({"D/r1": r1}, scaled=False)
@@ -480,9 +480,9 @@ class Trainer:
         stats: dict[str, Tensor] = {}
         w_sum: Tensor | float = 0.0
         w_count = 0
-        for chunk in self._chunk_ids():
-            inputs = self._sample(step, PHASE_G, chunk, self.batch_gpu, self.has_structure)
-            gen = self._augment_generator(step, PHASE_G, chunk)
+        for round_id in self._round_ids():
+            inputs = self._sample(step, PHASE_G, round_id, self.batch_gpu, self.has_structure)
+            gen = self._augment_generator(step, PHASE_G, round_id)
             with self._autocast():
                 images, structure, styles = render(self.fast, inputs, self.G.num_styles)
                 images, labels = self._augment(images, inputs.labels, self.fake_label_per_px, gen)
@@ -519,13 +519,13 @@ class Trainer:
 
     @_in_math_mode
     def pl_step(self, step: int) -> dict[str, Tensor]:
-        """Lazy path-length regularisation on ``pl_batch`` samples per chunk (fp32, eager)."""
+        """Lazy path-length regularisation on ``pl_batch`` samples per round (fp32, eager)."""
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         lengths_all = []
-        for chunk in self._chunk_ids():
-            gen, host = self._generators(step, PHASE_PL, chunk)
+        for round_id in self._round_ids():
+            gen, host = self._generators(step, PHASE_PL, round_id)
             inputs = sample_fake_inputs(
                 self.G,
                 self.pl_batch,
@@ -573,7 +573,7 @@ class Trainer:
             b_ema.copy_(b)
         return beta
 
-    def real_chunks(self, reals: tuple[Tensor, ...]) -> list[RealChunk]:
+    def real_rounds(self, reals: tuple[Tensor, ...]) -> list[RealRound]:
         """This rank's real batch as the rounds ``d_step`` and ``r1_step`` take.
 
         Args:
@@ -603,16 +603,16 @@ class Trainer:
         ]
 
     def train_step(self, reals: tuple[Tensor, ...]) -> dict[str, float]:
-        """One full step on this rank's real batch (see ``real_chunks``).
+        """One full step on this rank's real batch (see ``real_rounds``).
 
         Returns:
             Loss terms of this rank averaged over its rounds (lazy terms only when they ran).
         """
-        chunks = self.real_chunks(reals)
+        rounds = self.real_rounds(reals)
         step = self.step
-        terms = self.d_step(step, chunks)
+        terms = self.d_step(step, rounds)
         if self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0:
-            terms.update(self.r1_step(step, chunks))
+            terms.update(self.r1_step(step, rounds))
         terms.update(self.g_step(step))
         if self.cfg.pl_weight > 0 and step % self.cfg.pl_interval == 0:
             terms.update(self.pl_step(step))
