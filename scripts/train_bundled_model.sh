@@ -7,28 +7,23 @@
 #             and its discriminator, for `infinitygan train --init landscapes`, to
 #             src/infinitygan/assets/models/discriminators/landscapes.safetensors; both float16)
 #
-# The shipped file was made in two stages (docs/bundled-model.md, "How it was trained"):
-#  1. From scratch, on the 13 photos the package shipped then (35 views), 15,500 steps = 62 kimg,
-#     over two sessions on the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu):
-#     the command below with --data landscapes (then 13 photos), --seed 0 and no --init, resumed
-#     to two threads; that model is in git history (the landscapes.safetensors of commit c712fc3).
-#  2. Fine-tuned from it (`--init`) on `landscapes-train` (22 of today's 27 photos; the five
-#     HELD_OUT photos stay out), with a fresh StyleGAN2 discriminator (stage 1's was not kept):
-#     what this script runs. INIT is the starting model (default: stage 1's file, taken from git);
-#     STEPS the fine-tuning steps (the shipped file: see its metadata, `read_metadata`).
-# One step is one batch of 4 patches; STEPS steps = STEPS * 4 / 1000 kimg. The path-length
+# What was run for the shipped file (see docs/bundled-model.md): this script with STEPS=10000 on
+# the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000,
+# then two: OMP_NUM_THREADS=2 infinitygan train --resume RUN_DIR at steps 4000 and 5000), shared
+# with other jobs; then, in a later session, `infinitygan train --resume RUN_DIR --steps 20000`
+# (two threads) stopped after the step-15500 snapshot, which was exported. The learning rate and
+# the EMA do not depend on the total step count, so STEPS=15500 below runs the same recipe in one
+# go. One step is one batch of 4 patches; STEPS steps = STEPS * 4 / 1000 kimg. The path-length
 # regulariser is off (train.pl_weight=0): it cost ~20% of the step time and matters little this
 # early; R1 gamma 1 suits 53-px patches; the diversity loss weight is 0.1. DiffAugment
-# (color, translation, cutout) on every discriminator input: with few training views the
+# (color, translation, cutout) on every discriminator input: with 35 training views the
 # discriminator otherwise memorises the reals (a run without it reached patch FID 283 vs the
-# untrained 378 at N=100 after 18 kimg). The discriminator kind was chosen by an equal-CPU A/B
-# (scripts/ab_discriminator.sh).
+# untrained 378 at N=100 after 18 kimg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
-SEED=1
-STEPS="${STEPS:-6000}"
-STAGE1_COMMIT=c712fc3
+SEED=0
+STEPS=15500
 
 if [[ "${1:-}" == "--export" ]]; then
     run_dir="${2:?give the run folder}"
@@ -72,14 +67,6 @@ for line in Path("/proc/cpuinfo").read_text().splitlines():
     if line.startswith("model name"):
         cpu = line.split(":", 1)[1].strip()
         break
-options = json.loads((run_dir / "training_options.json").read_text())
-if options.get("init"):  # fine-tuned: keep the starting model's own history
-    init = options["init"]
-    start = Path(init["generator"])
-    extra["init"] = {"model": init["model"], "sha256": init.get("generator_sha256")}
-    if start.is_file():
-        meta = read_metadata(start)
-        extra["init"]["metadata"] = json.loads(meta.get("extra", "{}"))
 extra.update(
     source="scripts/train_bundled_model.sh",
     run=run_dir.name,
@@ -92,7 +79,6 @@ extra.update(
     torch_threads=[s.get("torch_threads") for s in sessions],
     machine=f"{cpu}, {env.get('cpu_count')} cores, no GPU",
     train_hours=round(train_seconds / 3600, 2),
-    cpu_hours=round(records[-1].get("cpu_hours", float("nan")), 2) if records else None,
 )
 out = Path("src/infinitygan/assets/models/landscapes.safetensors")
 out.parent.mkdir(parents=True, exist_ok=True)
@@ -112,17 +98,12 @@ PY
 fi
 
 OUTDIR="${1:-runs}"
-INIT="${INIT:-}"
-if [[ -z "$INIT" ]]; then  # stage 1's model, from git history
-    INIT="$OUTDIR/landscapes-stage1.safetensors"
-    mkdir -p "$OUTDIR"
-    git show "$STAGE1_COMMIT:src/infinitygan/assets/models/landscapes.safetensors" > "$INIT"
-fi
-# Two threads when alone on 2 cores; on a shared machine one thread per process is faster.
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+# One thread: on a shared 2-core machine two OpenMP threads per process stall on each other
+# (measured 22x slower steps while another job ran); override with OMP_NUM_THREADS=2 when alone.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec "$BIN/infinitygan" train \
-    --data landscapes-train \
-    --init "$INIT" \
+    --data landscapes \
+    --preset landscapes-cpu \
     --batch 4 \
     --steps "$STEPS" \
     --seed "$SEED" \
@@ -133,7 +114,7 @@ exec "$BIN/infinitygan" train \
     --device cpu \
     --precision fp32 \
     --workers 0 \
-    --tick-every 20 \
-    --snapshot-every 250 \
-    --keep 200 \
+    --tick-every 10 \
+    --snapshot-every 500 \
+    --keep 40 \
     --outdir "$OUTDIR"
