@@ -93,9 +93,9 @@ def test_sample_grids_of_the_zero_padded_baseline(tmp_path):
     from infinitygan.train.samples import render_canvases, write_sample_grids
 
     G = build_generator(_MODELS["nci"])
-    images = render_canvases(G, (0, 1), 44)  # 6 cells of 8 px = 48, cropped to 44
+    images = render_canvases(G, (0, 1), 44)  # 6 cells of 8 px = 48, centre-cropped to 44
     assert images.shape == (2, 3, 44, 44)
-    torch.testing.assert_close(images[1], generate_enlarged(G, 1, 6, 6)[:, :44, :44])
+    torch.testing.assert_close(images[1], generate_enlarged(G, 1, 6, 6)[:, 2:46, 2:46])
     paths = write_sample_grids(G, tmp_path, 3, (0, 1, 2, 3))
     assert [p.name for p in paths] == [f"fakes-{s}x-step00000003.png" for s in (1, 2, 4)]
     for path, scale in zip(paths, (1, 2, 4)):

@@ -32,16 +32,14 @@ def seeds_for_scale(seeds: tuple[int, ...], scale: int) -> tuple[int, ...]:
 def render_canvases(G_ema: Generator, seeds: tuple[int, ...], size: int) -> Tensor:
     """Canvases [len(seeds), 3, size, size] of the EMA generator (float32, CPU).
 
-    The zero-padded StyleGAN2-NCI baseline renders whole images only: an enlarged input latent
-    of ``ceil(size / cell)`` cells, cropped to ``size``.
+    The zero-padded StyleGAN2-NCI baseline renders whole images only
+    (``baselines.generate_whole_image``: an enlarged input latent, centre-cropped to ``size``,
+    as generation and evaluation render it).
     """
     if G_ema.geometry.padded:
-        from infinitygan.baselines import generate_enlarged
+        from infinitygan.baselines import generate_whole_image
 
-        cells = G_ema.geometry.texture_in(size)
-        return torch.stack(
-            [generate_enlarged(G_ema, seed, cells, cells)[:, :size, :size] for seed in seeds]
-        )
+        return torch.stack([generate_whole_image(G_ema, seed, size, size) for seed in seeds])
     return torch.stack([generate_image(G_ema, seed, size, size) for seed in seeds])
 
 
