@@ -24,22 +24,16 @@ import torch
 from infinitygan import metrics
 from infinitygan.canvas import generate_image
 from infinitygan.checkpoint import load_generator
+from infinitygan.cli._options import SEEDS
 from infinitygan.data import DataConfig, open_dataset
 from infinitygan.imageio import save_image
-
-
-def parse_seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model")
     parser.add_argument("--data", default="landscapes")
-    parser.add_argument("--seeds", default="0-7")
+    parser.add_argument("--seeds", default="0-7", type=lambda text: SEEDS.convert(text, None, None))
     parser.add_argument("--trunc", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("nearest-reals.png"))
     args = parser.parse_args()
@@ -51,7 +45,7 @@ def main() -> None:
         args.data, DataConfig(cfg.patch_size, cfg.full_size, cfg.pre_resize), seed=0
     )
     reals = torch.stack([data.full_image(i) for i in range(len(data))])
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
     with torch.no_grad():
         fakes = torch.stack(
             [

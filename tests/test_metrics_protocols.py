@@ -14,6 +14,7 @@ import pytest
 import scipy.linalg
 import torch
 
+import toy_features
 from infinitygan import metrics as ev
 from infinitygan.checkpoint import build_generator
 from infinitygan.metrics import (
@@ -34,18 +35,8 @@ SEED = 3
 REPO = Path(__file__).resolve().parents[1]
 
 
-class ToyFeatures:
-    """Features [B, 12]: channel means and stds plus two random projections of a 4x4 pool."""
-
+class ToyFeatures(toy_features.ToyFeatures):
     cache_id = "test-toy-features/protocols"
-
-    def __init__(self) -> None:
-        self.proj = torch.randn(48, 6, generator=torch.Generator().manual_seed(0))
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
-        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3)), pooled @ self.proj], dim=1)
 
 
 @pytest.fixture(scope="module", autouse=True)

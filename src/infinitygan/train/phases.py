@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from infinitygan.checkpoint import build_generator
 from infinitygan.coords import sample_training_coords
+from infinitygan.data.pipeline import DataConfig, label_per_px
 from infinitygan.models import Generator, build_discriminator
 from infinitygan.runtime import FP32_MATH, PRECISIONS, math_mode
 from infinitygan.train import losses
@@ -256,8 +257,8 @@ class Trainer:
         # Label change per pixel of vertical content shift: reals are labelled by the crop row
         # (2 / (F - P) per px, or a zoomed view's own slope that its batch carries), fakes by
         # the window row in structure cells (2 / (V - 1) per cell).
-        spread = run.model.full_size - run.model.patch_size
-        self.real_label_per_px = 2.0 / spread if spread > 0 else 0.0
+        sizes = DataConfig(run.model.patch_size, run.model.full_size, run.model.pre_resize)
+        self.real_label_per_px = label_per_px(sizes)
         self.G = build_generator(run.model, seed=tc.seed).to(device)
         positions = max(run.model.coords.vertical_positions - 1, 1)
         self.fake_label_per_px = 2.0 / (positions * self.G.geometry.scale)
