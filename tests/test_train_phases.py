@@ -107,6 +107,31 @@ def test_one_step_updates_both_networks_and_the_ema(device):
     assert "D/r1" not in stats2 and "G/path_length" not in stats2
 
 
+def test_d_warmup_trains_only_the_discriminator_then_both():
+    # 8 images of warm-up at batch 4: steps 0 and 1 train D alone, step 2 trains both.
+    trainer = Trainer(_tiny_run(d_warmup_kimg=0.008), torch.device("cpu"))
+    g0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    ema0 = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
+    d_before = [p.detach().clone() for p in trainer.D.parameters()]
+    for i in range(2):
+        assert trainer.in_d_warmup
+        stats = trainer.train_step(_reals(4, i))
+        assert "D/adv" in stats and not any(k.startswith("G/") for k in stats)
+        assert stats["ema_beta"] == 1.0
+    for module, before in ((trainer.G, g0), (trainer.G_ema, ema0)):
+        for key, value in module.state_dict().items():
+            # weights and w_avg alike (w_avg is NaN until G's first step tracks it)
+            torch.testing.assert_close(value, before[key], rtol=0, atol=0, equal_nan=True)
+    assert not trainer.opt_G.state  # Adam never saw a G gradient
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
+    assert not trainer.in_d_warmup
+    stats = trainer.train_step(_reals(4, 2))
+    assert "G/adv" in stats
+    assert any(not torch.equal(v, g0[k]) for k, v in trainer.G.state_dict().items())
+    with pytest.raises(ValueError, match="d_warmup_kimg must be >= 0"):
+        TrainConfig(d_warmup_kimg=-1)
+
+
 def test_optimisers_use_lazy_regularisation_scaling():
     trainer = Trainer(_tiny_run(), torch.device("cpu"))
     assert trainer.lr_G == pytest.approx(0.002 * 4 / 5)

@@ -45,6 +45,11 @@ class TrainConfig:
             ``translation``, ``cutout`` (:mod:`infinitygan.train.augment`); "" = none (the
             paper's setting). Helps small datasets, where D otherwise memorises the reals.
         loss: adversarial loss, ``"logistic"`` (non-saturating, the paper's) or ``"hinge"``.
+        d_warmup_kimg: train only the discriminator (G, G_ema and ``w_avg`` frozen, no G or
+            path-length step) for the first this-many thousand images. 0 (the paper) = none.
+            Meant for fine-tuning a generator with a fresh discriminator (``--init`` of a model
+            without a discriminator file): a fresh D gives G useless gradients until it has
+            learned what G's images look like.
     """
 
     batch: int = 16
@@ -67,6 +72,7 @@ class TrainConfig:
     seed: int = 0
     augment: str = ""
     loss: str = "logistic"
+    d_warmup_kimg: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch, int) or self.batch < 2 or self.batch % 2:
@@ -81,7 +87,7 @@ class TrainConfig:
         for name in ("lr", "ema_half_life_images"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("r1_gamma", "pl_weight", "coord_weight", "diversity_weight"):
+        for name in ("r1_gamma", "pl_weight", "coord_weight", "diversity_weight", "d_warmup_kimg"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("r1_interval", "pl_interval", "pl_batch_shrink"):

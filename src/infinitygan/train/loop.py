@@ -268,6 +268,11 @@ def _train(
         device,
     )
 
+    if trainer.in_d_warmup:
+        logger.info(
+            "discriminator warm-up: G and G_ema stay frozen until kimg %g (train.d_warmup_kimg)",
+            run.train.d_warmup_kimg,
+        )
     stream = make_loader(
         dataset,
         trainer.batch_rank,

@@ -603,8 +603,14 @@ class Trainer:
             for i in range(self.rounds)
         ]
 
+    @property
+    def in_d_warmup(self) -> bool:
+        """True while only D trains (``train.d_warmup_kimg``; counted in images seen)."""
+        return self.images_seen < self.cfg.d_warmup_kimg * 1000
+
     def train_step(self, reals: tuple[Tensor, ...]) -> dict[str, float]:
-        """One full step on this rank's real batch (see ``real_rounds``).
+        """One full step on this rank's real batch (see ``real_rounds``): D (and R1 on its
+        interval), then G (and path length on its interval) and the EMA, unless in the D warm-up.
 
         Returns:
             Loss terms of this rank averaged over its rounds (lazy terms only when they ran).
@@ -614,10 +620,12 @@ class Trainer:
         terms = self.d_step(step, rounds)
         if self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0:
             terms.update(self.r1_step(step, rounds))
-        terms.update(self.g_step(step))
-        if self.cfg.pl_weight > 0 and step % self.cfg.pl_interval == 0:
-            terms.update(self.pl_step(step))
-        beta = self.update_ema()
+        beta = 1.0  # G_ema stays put while G does
+        if not self.in_d_warmup:
+            terms.update(self.g_step(step))
+            if self.cfg.pl_weight > 0 and step % self.cfg.pl_interval == 0:
+                terms.update(self.pl_step(step))
+            beta = self.update_ema()
         skipped = self.check_finite(step)  # the step's one host sync (and the stats below)
         names = [k for k in terms if k not in skipped]
         values = torch.stack([terms[k].float() for k in names]).tolist() if names else []
