@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Train the bundled "landscapes" model (src/infinitygan/assets/models/landscapes.safetensors).
 #
-# Usage:  scripts/train_bundled_model.sh [OUTDIR]        (default OUTDIR: runs)
+# Usage:  scripts/train_bundled_model.sh [OUTDIR]        (stage 1, from scratch; default OUTDIR: runs)
+#         scripts/train_bundled_model.sh --continue OUTDIR GENERATOR_FILE
+#             (stage 2: continue stage 1's exported file; see below)
 #         scripts/train_bundled_model.sh --export RUN_DIR [STEP]
 #             (write the bundled file from the run's latest snapshot, or from the one at STEP,
 #             and its discriminator, for `infinitygan train --init landscapes`, to
 #             src/infinitygan/assets/models/discriminators/landscapes.safetensors; both float16)
+#         scripts/train_bundled_model.sh --export-discriminator RUN_DIR STEP
+#             (only the discriminator, from a snapshot whose generator is the bundled one, e.g.
+#             the end of a --continue run's discriminator warm-up; checked weight for weight)
 #
 # What was run for the shipped file (see docs/bundled-model.md): this script with STEPS=10000 on
 # the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000,
@@ -25,12 +30,14 @@ BIN="${BIN:-.venv/bin}"
 SEED=0
 STEPS=15500
 
-if [[ "${1:-}" == "--export" ]]; then
+if [[ "${1:-}" == "--export" || "${1:-}" == "--export-discriminator" ]]; then
     run_dir="${2:?give the run folder}"
-    "$BIN/python" - "$run_dir" "${3:-}" <<'PY'
+    "$BIN/python" - "$run_dir" "${3:-}" "$1" <<'PY'
 import json
 import sys
 from pathlib import Path
+
+import torch
 
 from infinitygan.checkpoint import BUNDLED_DIR, load_generator, read_metadata, save_generator
 from infinitygan.train.init import discriminator_file_for
@@ -53,6 +60,16 @@ if snap is None:
     raise SystemExit(f"{run_dir} has no complete snapshot" + (f" at step {wanted}" if wanted else ""))
 source = snap.path / G_EMA_FILE
 G = load_generator(source)
+d_only = sys.argv[3] == "--export-discriminator"
+if d_only:  # the snapshot's generator must be the bundled one, weight for weight
+    bundled = load_generator("landscapes").state_dict()
+    same = all(
+        torch.equal(value, bundled[key].to(value.dtype))
+        for key, value in G.state_dict().items()
+        if key != "w_avg"  # the bundled file has none: estimated at load
+    )
+    if not same:
+        raise SystemExit(f"{source} is not the bundled generator: export both with --export")
 extra = json.loads(read_metadata(source)["extra"])
 env = json.loads((run_dir / "environment.json").read_text())
 sessions = env.get("earlier_sessions", []) + [env]  # the session that started the run first
@@ -80,21 +97,51 @@ extra.update(
     machine=f"{cpu}, {env.get('cpu_count')} cores, no GPU",
     train_hours=round(train_seconds / 3600, 2),
 )
+options = json.loads((run_dir / "training_options.json").read_text())
+if options.get("init"):  # a continued run: keep the lineage (read before the file is replaced)
+    init = options["init"]
+    extra["init"] = {"model": init["model"], "generator_sha256": init["generator_sha256"]}
+    try:
+        extra["init_metadata"] = json.loads(read_metadata(init["generator"]).get("extra", "{}"))
+    except Exception as err:  # the source file is gone: its hash above still names it
+        print(f"note: the run's source {init['generator']} is not readable ({err})")
 out = Path("src/infinitygan/assets/models/landscapes.safetensors")
 out.parent.mkdir(parents=True, exist_ok=True)
-save_generator(G, out, half=True, extra=extra)
-out.chmod(0o644)
-print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {source}:")
-print(json.dumps(extra, indent=2))
+if not d_only:
+    save_generator(G, out, half=True, extra=extra)
+    out.chmod(0o644)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {source}:")
+    print(json.dumps(extra, indent=2))
 # The discriminator trained with it, where `--init landscapes` looks for it.
 d_source = snap.path / D_FILE
 d_out = out.parent / discriminator_file_for(BUNDLED_DIR / out.name).relative_to(BUNDLED_DIR)
-d_extra = {k: extra[k] for k in ("source", "run", "snapshot", "step", "kimg") if k in extra}
+d_extra = {
+    k: extra[k]
+    for k in ("source", "run", "snapshot", "step", "kimg", "cpu_hours", "command", "machine")
+    if k in extra
+}
+if d_only:
+    d_extra["trained_against"] = "the bundled generator, frozen (train.d_warmup_kimg)"
 save_discriminator(load_discriminator(d_source), d_out, half=True, extra=d_extra)
 d_out.chmod(0o644)
 print(f"wrote {d_out} ({d_out.stat().st_size / 1e6:.2f} MB) from {d_source}")
 PY
     exit 0
+fi
+
+if [[ "${1:-}" == "--continue" ]]; then
+    # Stage 2: continue a generator file (stage 1's, which has no discriminator file) on all
+    # the bundled photos, with a fresh discriminator trained alone for the first 16 kimg
+    # (train.d_warmup_kimg) and the EMA kept from the start (no ramp-up). Two threads.
+    outdir="${2:?give the output folder}"
+    init="${3:?give the generator file to continue (stage 1: see docs/bundled-model.md)}"
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+    exec "$BIN/infinitygan" train --data landscapes --init "$init" --batch 4 --steps 40000 \
+        --seed 1 --set train.pl_weight=0 --set train.r1_gamma=1 \
+        --set train.diversity_weight=0.1 --set train.augment=color,translation,cutout \
+        --set train.d_warmup_kimg=16 --set train.ema_rampup=none --channels-last \
+        --device cpu --precision fp32 --workers 0 --tick-every 50 --snapshot-every 500 \
+        --keep 80 --outdir "$outdir"
 fi
 
 OUTDIR="${1:-runs}"

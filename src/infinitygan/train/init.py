@@ -216,7 +216,8 @@ def apply_init(source: InitSource, G: Generator, G_ema: Generator, D: nn.Module)
     else:
         logger.info("initialised G and G_ema from %s", source.generator)
         logger.warning(
-            "%s has no discriminator file (%s): the discriminator starts from scratch",
+            "%s has no discriminator file (%s): the discriminator starts from scratch "
+            "(--set train.d_warmup_kimg=16 trains it alone before G moves; docs/training.md)",
             source.model,
             discriminator_file_for(source.generator),
         )

@@ -1,0 +1,99 @@
+"""Quality against training CPU time: patch FID and SWD of a run's snapshots, as JSON and a PNG.
+
+Reads the ``metric-patch_fid.jsonl`` and ``metric-swd.jsonl`` records that ``infinitygan eval
+SNAPSHOT/generator_ema.safetensors --metrics patch-fid,swd --out EVAL_DIR`` wrote, and each
+evaluated snapshot's own metadata (step, kimg, ``cpu_hours``: the run's CPU time up to it).
+Records of the same model file (by hash) are joined into one point; a model file without
+``cpu_hours`` (e.g. a bundled model given by name) is skipped with a note.
+
+Usage:
+    python scripts/quality_curve.py OUT.json OUT.png EVAL_DIR [EVAL_DIR ...] \
+        [--title TEXT] [--offset-hours H]
+
+``--offset-hours`` adds the CPU time of whatever the run started from (``--init``), so that the
+x axis counts the model's whole training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from infinitygan._files import atomic_write, atomic_write_json
+from infinitygan.checkpoint import CheckpointError, read_metadata
+
+METRICS = {"patch_fid": "fid", "swd": "swd_mean"}
+
+
+def collect(eval_dirs: list[Path]) -> list[dict]:
+    """One point per evaluated model file: its snapshot metadata and its metric values."""
+    points: dict[str, dict] = {}
+    for folder in eval_dirs:
+        for metric, key in METRICS.items():
+            path = folder / f"metric-{metric}.jsonl"
+            if not path.is_file():
+                continue
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                point = points.setdefault(record["model_hash"], {"model": record["model"]})
+                point[metric] = record[key]
+                point["num"] = record["num"]
+                point["num_reals"] = record["num_reals"]
+                point["data"] = record["data"]
+    out = []
+    for point in points.values():
+        try:
+            extra = json.loads(read_metadata(point["model"]).get("extra", "{}"))
+        except CheckpointError as err:
+            print(f"skipped {point['model']}: {err}")
+            continue
+        if "cpu_hours" not in extra:
+            print(f"skipped {point['model']}: its metadata has no cpu_hours")
+            continue
+        point.update({k: extra[k] for k in ("step", "kimg", "cpu_hours") if k in extra})
+        out.append(point)
+    return sorted(out, key=lambda p: p["cpu_hours"])
+
+
+def plot(points: list[dict], out: Path, title: str, offset: float) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.2), dpi=110)
+    FigureCanvasAgg(fig)
+    for i, (metric, label) in enumerate((("patch_fid", "patch FID"), ("swd", "SWD"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        xs = [p["cpu_hours"] + offset for p in points if metric in p]
+        ys = [p[metric] for p in points if metric in p]
+        ax.plot(xs, ys, marker="o", markersize=3)
+        ax.set_xlabel("training CPU-hours" + (f" (+{offset:g} before)" if offset else ""))
+        ax.set_ylabel(f"{label} (lower is better)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out_json", type=Path)
+    parser.add_argument("out_png", type=Path)
+    parser.add_argument("eval_dirs", type=Path, nargs="+")
+    parser.add_argument("--title", default="quality against training CPU time")
+    parser.add_argument("--offset-hours", type=float, default=0.0)
+    args = parser.parse_args()
+    missing = [str(d) for d in args.eval_dirs if not d.is_dir()]
+    if missing:
+        raise SystemExit(f"error: no such evaluation folder: {', '.join(missing)}")
+    points = collect(args.eval_dirs)
+    if not points:
+        raise SystemExit("error: no patch-fid or swd records of snapshots in those folders")
+    result = {"what": args.title, "offset_cpu_hours": args.offset_hours, "points": points}
+    atomic_write_json(args.out_json, result)
+    plot(points, args.out_png, args.title, args.offset_hours)
+    print(f"wrote {args.out_json} and {args.out_png} ({len(points)} points)")
+
+
+if __name__ == "__main__":
+    main()
