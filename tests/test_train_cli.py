@@ -64,6 +64,8 @@ def test_dry_run_resolves_the_settings(tmp_path):
         ([*TINY, "--steps", "1", "--set", "train.nope=1"], "FIELD one of"),
         ([*TINY, "--steps", "1", "--set", "train.r1_gamma=abc"], "not a valid value"),
         ([*TINY, "--steps", "1", "--batch", "3"], "even integer"),
+        ([*TINY, "--steps", "1", "--set", "discriminator.channel_base=64"], "use at least 128"),
+        ([*TINY, "--steps", "1", "--set", "train.d_warmup_kimg=-1"], "d_warmup_kimg must be"),
         (["--data", "/no/such/folder", "--preset", "tiny", "--steps", "1"], "neither a known"),
         (["--data", "synthetic", "--preset", "huge", "--steps", "1"], "unknown preset"),
     ],

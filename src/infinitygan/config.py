@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,14 @@ class ModelConfig:
             )
         if self.pre_resize is not None and self.pre_resize <= 0:
             raise ValueError("ModelConfig.pre_resize must be positive or None")
+        if self.discriminator.kind == "stylegan2":  # its widest layer sees the patch as 2**k px
+            top = 2 ** round(math.log2(self.patch_size))
+            if self.discriminator.channel_base < top:
+                raise ValueError(
+                    f"discriminator.channel_base {self.discriminator.channel_base} leaves the "
+                    f"discriminator no channels at its {top}-px input (channel_base // {top} = 0); "
+                    f"use at least {top}"
+                )
         # Validate that the patch size is reachable by the padding-free texture stack.
         from infinitygan.spatial import Geometry
 
