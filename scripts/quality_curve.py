@@ -8,10 +8,11 @@ Records of the same model file (by hash) are joined into one point; a model file
 
 Usage:
     python scripts/quality_curve.py OUT.json OUT.png EVAL_DIR [EVAL_DIR ...] \
-        [--title TEXT] [--offset-hours H]
+        [--title TEXT] [--offset-hours H] [--ref "LABEL=FID,SWD" ...]
 
 ``--offset-hours`` adds the CPU time of whatever the run started from (``--init``), so that the
-x axis counts the model's whole training.
+x axis counts the model's whole training. Each ``--ref`` draws a dashed line at a patch FID and
+an SWD (e.g. the starting model, the untrained model, a quality bar).
 """
 
 from __future__ import annotations
@@ -56,7 +57,25 @@ def collect(eval_dirs: list[Path]) -> list[dict]:
     return sorted(out, key=lambda p: p["cpu_hours"])
 
 
-def plot(points: list[dict], out: Path, title: str, offset: float) -> None:
+def parse_ref(text: str) -> tuple[str, float, float]:
+    """``"LABEL=FID,SWD"`` -> (label, fid, swd)."""
+    label, sep, values = text.rpartition("=")
+    try:
+        fid, swd = (float(v) for v in values.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ref {text!r}: expected LABEL=FID,SWD") from None
+    if not sep or not label:
+        raise argparse.ArgumentTypeError(f"--ref {text!r}: expected LABEL=FID,SWD")
+    return label, fid, swd
+
+
+def plot(
+    points: list[dict],
+    out: Path,
+    title: str,
+    offset: float,
+    refs: list[tuple[str, float, float]],
+) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -66,7 +85,10 @@ def plot(points: list[dict], out: Path, title: str, offset: float) -> None:
         ax = fig.add_subplot(1, 2, i + 1)
         xs = [p["cpu_hours"] + offset for p in points if metric in p]
         ys = [p[metric] for p in points if metric in p]
-        ax.plot(xs, ys, marker="o", markersize=3)
+        ax.plot(xs, ys, marker="o", markersize=3, label="snapshots")
+        for j, (ref_label, *values) in enumerate(refs):
+            ax.axhline(values[i], linestyle="--", linewidth=1, color=f"C{j + 1}", label=ref_label)
+        ax.legend(fontsize=7)
         ax.set_xlabel("training CPU-hours" + (f" (+{offset:g} before)" if offset else ""))
         ax.set_ylabel(f"{label} (lower is better)")
         ax.grid(alpha=0.3)
@@ -82,6 +104,7 @@ def main() -> None:
     parser.add_argument("eval_dirs", type=Path, nargs="+")
     parser.add_argument("--title", default="quality against training CPU time")
     parser.add_argument("--offset-hours", type=float, default=0.0)
+    parser.add_argument("--ref", type=parse_ref, action="append", default=[])
     args = parser.parse_args()
     missing = [str(d) for d in args.eval_dirs if not d.is_dir()]
     if missing:
@@ -89,9 +112,14 @@ def main() -> None:
     points = collect(args.eval_dirs)
     if not points:
         raise SystemExit("error: no patch-fid or swd records of snapshots in those folders")
-    result = {"what": args.title, "offset_cpu_hours": args.offset_hours, "points": points}
+    result = {
+        "what": args.title,
+        "offset_cpu_hours": args.offset_hours,
+        "references": [{"label": r[0], "patch_fid": r[1], "swd": r[2]} for r in args.ref],
+        "points": points,
+    }
     atomic_write_json(args.out_json, result)
-    plot(points, args.out_png, args.title, args.offset_hours)
+    plot(points, args.out_png, args.title, args.offset_hours, args.ref)
     print(f"wrote {args.out_json} and {args.out_png} ({len(points)} points)")
 
 
