@@ -17,7 +17,7 @@
 #                    proj128  projected discriminator, patches resized to 128 px for EfficientNet
 #                    proj64   projected discriminator at 64 px
 #   finetune       (docs/training.md, "Does fine-tuning pay?") on `landscapes-holdout`, the five
-#                  photos no shipped model has seen, scored against them:
+#                  photos the stage-1 model never saw (stage 2 did), scored against them:
 #                    finetune `--init landscapes` (the shipped G, G_ema and D), EMA without ramp-up
 #                    scratch  fresh networks of the same preset
 set -euo pipefail
