@@ -108,7 +108,9 @@ def test_full_image_records_equal_the_metrics_computed_directly(model):
     assert kid["kid_mean"] == pytest.approx(_mmd2(real_f, fake_f), rel=1e-6, abs=1e-9)
     assert kid["kid_std"] == pytest.approx(0, abs=1e-9)
     pairs = scipy.spatial.distance.pdist(fake_f)
-    assert records["diversity", None]["diversity"] == pytest.approx(pairs.mean(), rel=1e-9)
+    # float32 features from batches of 5 against one batch: CPU kernels chosen by batch size
+    # (seen on AMD EPYC) round differently, ~1e-8 relative.
+    assert records["diversity", None]["diversity"] == pytest.approx(pairs.mean(), rel=1e-6)
     swd = sliced_wasserstein_distance(reals, to_uint8(fakes), seed=SEED)
     assert records["swd", None]["swd_mean"] == swd.mean
     assert records["swd", None]["swd_per_level"] == list(swd.per_level)
@@ -166,7 +168,8 @@ def test_precomputed_fake_statistics_give_the_same_numbers():
         by_stats = compute_metric(name, make_fakes=stats, extractor=extractor, **extra)
         for key, value in by_images.items():
             if isinstance(value, float) and key != "seconds":
-                assert by_stats[key] == pytest.approx(value, rel=1e-9), (name, key)
+                # float32 features in batches of 7 vs 20: ~1e-8 relative on some CPUs
+                assert by_stats[key] == pytest.approx(value, rel=1e-6), (name, key)
             elif key not in ("seconds", "time"):
                 assert by_stats[key] == value, (name, key)
 
