@@ -57,3 +57,13 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("RUN_SLOW") == "1":
         for item in items:
             item.own_markers = [m for m in item.own_markers if m.name != "slow"]
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures("single_thread")``):
+    tiny-model tensors gain nothing from threads, and on a shared CPU they only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -19,14 +19,7 @@ from infinitygan.checkpoint import CheckpointError, build_generator, save_genera
 from infinitygan.metrics import inception_available
 from toy_features import ToyFeatures
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small renders run faster on one thread (and much faster on a busy shared CPU)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ TOP, LEFT, SIZE = -24, 32, 48
 FAST = {"stats_samples": 512}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny-model tensors gain nothing from threads; on a shared CPU they only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -26,13 +25,7 @@ H, W = 32, 48
 TOP, LEFT = -16, 0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny-model tensors gain nothing from threads; on a shared CPU they only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # --------------------------------------------------------------------------------- parsing

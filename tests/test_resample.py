@@ -17,13 +17,7 @@ BOX = (-30, -20, 40, 70)
 BASE = CanvasDescription(seed=3, blend=15)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny-model tensors gain nothing from threads; on a shared CPU they only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _strips(box: tuple[int, int, int, int], width: int = 12) -> list[tuple[int, int, int, int]]:
