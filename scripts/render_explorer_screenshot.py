@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,26 +26,10 @@ from typing import Any
 from PIL import Image
 
 from infinitygan._files import atomic_write
+from infinitygan.web.chromium import CHROMIUM_ARGS, find_chromium
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--force-color-profile=srgb",
-]
-"""Chromium flags (the same as tests/test_web_browser.py)."""
 IDLE_TIMEOUT_MS = 600_000
 """Longest wait for the view's tiles (generated on the CPU)."""
-
-
-def find_chromium() -> str:
-    """The Chromium binary: ``INFINITYGAN_CHROMIUM``, ``chromium`` on PATH or /usr/bin/chromium."""
-    return os.environ.get("INFINITYGAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -96,7 +78,7 @@ def take_screenshot(url: str, chromium: str, size: tuple[int, int], select: bool
 
     width, height = size
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page(
                 viewport={"width": width, "height": height}, device_scale_factor=1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -17,12 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from infinitygan.web.chromium import CHROMIUM_ARGS, find_chromium
+
 pytest.importorskip("fastapi", reason="the web extra is not installed: pip install '.[web]'")
 pytest.importorskip("uvicorn", reason="the web extra is not installed: pip install '.[web]'")
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install playwright"
 )
-CHROMIUM = os.environ.get("INFINITYGAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = find_chromium()
 if not Path(CHROMIUM).is_file():
     pytest.skip(
         f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set INFINITYGAN_CHROMIUM)",
@@ -35,17 +36,6 @@ from infinitygan.canvas import generate_region  # noqa: E402
 from infinitygan.imageio import to_uint8  # noqa: E402
 from infinitygan.web.app import BackgroundServer, ServerOptions, create_app  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--force-color-profile=srgb",
-]
 VIEW_W, VIEW_H = 640, 480
 # A part of the map that no control covers (panel top left, zoom top right, status bottom right).
 CLIP = {"x": 340, "y": 190, "width": 280, "height": 220}
@@ -65,7 +55,7 @@ def explorer_server():
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         yield b
         b.close()
 
