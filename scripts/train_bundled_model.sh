@@ -29,6 +29,14 @@ cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
 SEED=0
 STEPS=15500
+# The recipe both stages share (batch 4 patches, no path length, R1 gamma 1, a small diversity
+# loss, DiffAugment; fp32 on the CPU).
+RECIPE=(
+    --data landscapes --batch 4
+    --set train.pl_weight=0 --set train.r1_gamma=1 --set train.diversity_weight=0.1
+    --set train.augment=color,translation,cutout
+    --device cpu --precision fp32 --workers 0
+)
 
 if [[ "${1:-}" == "--export" || "${1:-}" == "--export-discriminator" ]]; then
     run_dir="${2:?give the run folder}"
@@ -136,12 +144,9 @@ if [[ "${1:-}" == "--continue" ]]; then
     outdir="${2:?give the output folder}"
     init="${3:?give the generator file to continue (stage 1: see docs/bundled-model.md)}"
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-    exec "$BIN/infinitygan" train --data landscapes --init "$init" --batch 4 --steps 40000 \
-        --seed 1 --set train.pl_weight=0 --set train.r1_gamma=1 \
-        --set train.diversity_weight=0.1 --set train.augment=color,translation,cutout \
+    exec "$BIN/infinitygan" train "${RECIPE[@]}" --init "$init" --steps 40000 --seed 1 \
         --set train.d_warmup_kimg=16 --set train.ema_rampup=none --channels-last \
-        --device cpu --precision fp32 --workers 0 --tick-every 50 --snapshot-every 500 \
-        --keep 80 --outdir "$outdir"
+        --tick-every 50 --snapshot-every 500 --keep 80 --outdir "$outdir"
 fi
 
 OUTDIR="${1:-runs}"
@@ -149,18 +154,10 @@ OUTDIR="${1:-runs}"
 # (measured 22x slower steps while another job ran); override with OMP_NUM_THREADS=2 when alone.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec "$BIN/infinitygan" train \
-    --data landscapes \
+    "${RECIPE[@]}" \
     --preset landscapes-cpu \
-    --batch 4 \
     --steps "$STEPS" \
     --seed "$SEED" \
-    --set train.pl_weight=0 \
-    --set train.r1_gamma=1 \
-    --set train.diversity_weight=0.1 \
-    --set train.augment=color,translation,cutout \
-    --device cpu \
-    --precision fp32 \
-    --workers 0 \
     --tick-every 10 \
     --snapshot-every 500 \
     --keep 40 \

@@ -107,6 +107,12 @@ class CoordConfig:
 DISCRIMINATOR_KINDS: tuple[str, ...] = ("stylegan2", "projected")
 
 
+def stylegan2_d_log2_size(patch_size: int) -> int:
+    """k such that the StyleGAN2 discriminator treats a patch as 2**k px (101 -> 7: 128 px);
+    its widest layer then has ``channel_base // 2**k`` channels."""
+    return round(math.log2(patch_size))
+
+
 @dataclass(frozen=True)
 class DiscriminatorConfig:
     """The discriminator plus InfinityGAN's coordinate-prediction head.
@@ -192,7 +198,7 @@ class ModelConfig:
         if self.pre_resize is not None and self.pre_resize <= 0:
             raise ValueError("ModelConfig.pre_resize must be positive or None")
         if self.discriminator.kind == "stylegan2":  # its widest layer sees the patch as 2**k px
-            top = 2 ** round(math.log2(self.patch_size))
+            top = 2 ** stylegan2_d_log2_size(self.patch_size)
             if self.discriminator.channel_base < top:
                 raise ValueError(
                     f"discriminator.channel_base {self.discriminator.channel_base} leaves the "

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from infinitygan.config import DiscriminatorConfig
+from infinitygan.config import DiscriminatorConfig, stylegan2_d_log2_size
 from infinitygan.ops import EqualConv2d, EqualLinear, bias_lrelu, blur_kernel_2d, depthwise_conv
 
 
@@ -80,7 +80,7 @@ class Discriminator(nn.Module):
         super().__init__()
         self.config = config
         self.patch_size = patch_size
-        log_size = round(math.log2(patch_size))
+        log_size = stylegan2_d_log2_size(patch_size)
 
         def width(res: int) -> int:
             return min(config.channel_max, config.channel_base // res)
