@@ -23,6 +23,7 @@ from pathlib import Path
 
 from infinitygan._files import atomic_write, atomic_write_json
 from infinitygan.checkpoint import CheckpointError, read_metadata
+from infinitygan.metrics.registry import read_metric_jsonl
 
 METRICS = {"patch_fid": "fid", "swd": "swd_mean"}
 
@@ -35,8 +36,7 @@ def collect(eval_dirs: list[Path]) -> list[dict]:
             path = folder / f"metric-{metric}.jsonl"
             if not path.is_file():
                 continue
-            for line in path.read_text().splitlines():
-                record = json.loads(line)
+            for record in read_metric_jsonl(path):
                 point = points.setdefault(record["model_hash"], {"model": record["model"]})
                 point[metric] = record[key]
                 point["num"] = record["num"]
