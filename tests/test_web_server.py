@@ -133,7 +133,6 @@ def test_info_page_and_vendored_viewer(served):
         "period_pixels": 2224,
     }
     assert info["tile_size"] == 256 and info["max_level"] == 3
-    assert info["features"] == {"anchors": True, "edits": True}
     assert info["limits"]["anchors"] == 16 and info["default_blend"] == 127
     status, headers, body = request(served.url, "/")
     assert status == 200 and b"static/explorer.js" in body

@@ -465,7 +465,6 @@ def create_app(
             "seed_limit": SEED_LIMIT,
             "default_seed": options.default_seed,
             "max_image_pixels": options.max_image_pixels,
-            "features": {"anchors": True, "edits": True},
             "limits": {
                 "anchors": MAX_ANCHORS,
                 "edits": MAX_EDITS,

@@ -715,9 +715,6 @@
   }
 
   function bindFusionControls() {
-    if (!explorer.info.features.anchors) return;
-    $("fusion").hidden = false;
-    $("region-edit").hidden = false;
     $("edit-seed").value = String(randomSeed());
     $("add-anchor").addEventListener("click", () => setAnchorMode(!anchorMode));
     $("clear-edits").addEventListener("click", () => updateExtras((x) => {
