@@ -140,7 +140,9 @@ fi
 if [[ "${1:-}" == "--continue" ]]; then
     # Stage 2: continue a generator file (stage 1's, which has no discriminator file) on all
     # the bundled photos, with a fresh discriminator trained alone for the first 16 kimg
-    # (train.d_warmup_kimg) and the EMA kept from the start (no ramp-up). Two threads.
+    # (train.d_warmup_kimg) and the EMA kept from the start (no ramp-up). Two threads. The
+    # shipped landscapes is this run's last snapshot (step 40000, exported with --export RUN_DIR
+    # 40000); the run was resumed with `infinitygan train --resume RUN_DIR` across sessions.
     outdir="${2:?give the output folder}"
     init="${3:?give the generator file to continue (stage 1: see docs/bundled-model.md)}"
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
