@@ -12,7 +12,8 @@
 #             (only the discriminator, from a snapshot whose generator is the bundled one, e.g.
 #             the end of a --continue run's discriminator warm-up; checked weight for weight)
 #
-# What was run for the shipped file (see docs/bundled-model.md): this script with STEPS=10000 on
+# What was run for stage 1 (see docs/bundled-model.md; the shipped file is stage 2, --continue
+# below, started from stage 1's export): this script with STEPS=10000 on
 # the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000,
 # then two: OMP_NUM_THREADS=2 infinitygan train --resume RUN_DIR at steps 4000 and 5000), shared
 # with other jobs; then, in a later session, `infinitygan train --resume RUN_DIR --steps 20000`
