@@ -3,7 +3,7 @@
 Routes:
     ``GET /``                                         the viewer page
     ``GET /static/...``                               viewer assets (Leaflet is vendored)
-    ``GET /api/info``                                 model, limits and features (JSON)
+    ``GET /api/info``                                 model and limits (JSON)
     ``GET /api/stats``                                queue, cache, speed and work left (JSON)
     ``GET /api/check?seed=&desc=``                    whether tiles of that canvas can be drawn
     ``GET /tiles/{seed}/{level}/{row}/{col}.png``     a 256 x 256 tile; query: ``desc``, ``p``
