@@ -8,11 +8,15 @@ Records of the same model file (by hash) are joined into one point; a model file
 
 Usage:
     python scripts/quality_curve.py OUT.json OUT.png EVAL_DIR [EVAL_DIR ...] \
-        [--title TEXT] [--offset-hours H] [--ref "LABEL=FID,SWD" ...]
+        [--title TEXT] [--label TEXT] [--offset-hours H] [--ref "LABEL=FID,SWD" ...] \
+        [--earlier "LABEL=CURVE.json" ...]
 
 ``--offset-hours`` adds the CPU time of whatever the run started from (``--init``), so that the
 x axis counts the model's whole training. Each ``--ref`` draws a dashed line at a patch FID and
-an SWD (e.g. the starting model, the untrained model, a quality bar).
+an SWD (e.g. the starting model, the untrained model, a quality bar). Each ``--earlier`` draws
+the points of a curve this script wrote before (e.g. the run that this one continued, whose
+snapshot files may be gone) as a series of its own, at that curve's own offset; the output JSON
+keeps them under ``earlier``.
 """
 
 from __future__ import annotations
@@ -69,13 +73,36 @@ def parse_ref(text: str) -> tuple[str, float, float]:
     return label, fid, swd
 
 
+def parse_earlier(text: str) -> tuple[str, Path]:
+    """``"LABEL=CURVE.json"`` -> (label, path)."""
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"--earlier {text!r}: expected LABEL=CURVE.json")
+    return label, Path(path)
+
+
+def read_earlier(label: str, path: Path) -> dict:
+    """An earlier curve's points and offset, as a series: {label, offset_cpu_hours, points}."""
+    try:
+        curve = json.loads(path.read_text())
+        return {
+            "label": label,
+            "source": str(path),
+            "offset_cpu_hours": float(curve.get("offset_cpu_hours", 0.0)),
+            "points": list(curve["points"]),
+        }
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        message = f"error: --earlier {path}: not a curve this script wrote ({err})"
+        raise SystemExit(message) from None
+
+
 def plot(
-    points: list[dict],
+    series: list[dict],
     out: Path,
     title: str,
-    offset: float,
     refs: list[tuple[str, float, float]],
 ) -> None:
+    """``series``: [{label, offset_cpu_hours, points}], drawn in order, one colour each."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -83,12 +110,16 @@ def plot(
     FigureCanvasAgg(fig)
     for i, (metric, label) in enumerate((("patch_fid", "patch FID"), ("swd", "SWD"))):
         ax = fig.add_subplot(1, 2, i + 1)
-        xs = [p["cpu_hours"] + offset for p in points if metric in p]
-        ys = [p[metric] for p in points if metric in p]
-        ax.plot(xs, ys, marker="o", markersize=3, label="snapshots")
+        for k, one in enumerate(series):
+            shown = [p for p in one["points"] if metric in p]
+            xs = [p["cpu_hours"] + one["offset_cpu_hours"] for p in shown]
+            ys = [p[metric] for p in shown]
+            ax.plot(xs, ys, marker="o", markersize=3, color=f"C{k}", label=one["label"])
         for j, (ref_label, *values) in enumerate(refs):
-            ax.axhline(values[i], linestyle="--", linewidth=1, color=f"C{j + 1}", label=ref_label)
+            color = f"C{len(series) + j}"
+            ax.axhline(values[i], linestyle="--", linewidth=1, color=color, label=ref_label)
         ax.legend(fontsize=7)
+        offset = series[-1]["offset_cpu_hours"] if len(series) == 1 else 0.0
         ax.set_xlabel("training CPU-hours" + (f" (+{offset:g} before)" if offset else ""))
         ax.set_ylabel(f"{label} (lower is better)")
         ax.grid(alpha=0.3)
@@ -103,8 +134,10 @@ def main() -> None:
     parser.add_argument("out_png", type=Path)
     parser.add_argument("eval_dirs", type=Path, nargs="+")
     parser.add_argument("--title", default="quality against training CPU time")
+    parser.add_argument("--label", default="snapshots", help="legend label of this run's points")
     parser.add_argument("--offset-hours", type=float, default=0.0)
     parser.add_argument("--ref", type=parse_ref, action="append", default=[])
+    parser.add_argument("--earlier", type=parse_earlier, action="append", default=[])
     args = parser.parse_args()
     missing = [str(d) for d in args.eval_dirs if not d.is_dir()]
     if missing:
@@ -112,14 +145,20 @@ def main() -> None:
     points = collect(args.eval_dirs)
     if not points:
         raise SystemExit("error: no patch-fid or swd records of snapshots in those folders")
+    earlier = [read_earlier(label, path) for label, path in args.earlier]
     result = {
         "what": args.title,
         "offset_cpu_hours": args.offset_hours,
         "references": [{"label": r[0], "patch_fid": r[1], "swd": r[2]} for r in args.ref],
         "points": points,
     }
+    if earlier:
+        result["earlier"] = earlier
     atomic_write_json(args.out_json, result)
-    plot(points, args.out_png, args.title, args.offset_hours, args.ref)
+    series = earlier + [
+        {"label": args.label, "offset_cpu_hours": args.offset_hours, "points": points}
+    ]
+    plot(series, args.out_png, args.title, args.ref)
     print(f"wrote {args.out_json} and {args.out_png} ({len(points)} points)")
 
 

@@ -4,6 +4,8 @@
 # Usage:  scripts/train_bundled_model.sh [OUTDIR]        (stage 1, from scratch; default OUTDIR: runs)
 #         scripts/train_bundled_model.sh --continue OUTDIR GENERATOR_FILE
 #             (stage 2: continue stage 1's exported file; see below)
+#         scripts/train_bundled_model.sh --continue-bundled OUTDIR
+#             (stage 3: continue the bundled landscapes with its shipped discriminator)
 #         scripts/train_bundled_model.sh --export RUN_DIR [STEP]
 #             (write the bundled file from the run's latest snapshot, or from the one at STEP,
 #             and its discriminator, for `infinitygan train --init landscapes`, to
@@ -149,6 +151,17 @@ if [[ "${1:-}" == "--continue" ]]; then
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
     exec "$BIN/infinitygan" train "${RECIPE[@]}" --init "$init" --steps 40000 --seed 1 \
         --set train.d_warmup_kimg=16 --set train.ema_rampup=none --channels-last \
+        --tick-every 50 --snapshot-every 500 --keep 80 --outdir "$outdir"
+fi
+
+if [[ "${1:-}" == "--continue-bundled" ]]; then
+    # Stage 3: continue the bundled file (stage 2's step 40000) with its shipped discriminator
+    # (`--init landscapes`: G and G_ema both start from the EMA weights; fresh Adam moments, so
+    # D trains alone for the first 1 kimg to rebuild its own). Same recipe, another data seed.
+    outdir="${2:?give the output folder}"
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+    exec "$BIN/infinitygan" train "${RECIPE[@]}" --init landscapes --steps 30000 --seed 2 \
+        --set train.d_warmup_kimg=1 --set train.ema_rampup=none --channels-last \
         --tick-every 50 --snapshot-every 500 --keep 80 --outdir "$outdir"
 fi
 
