@@ -14,8 +14,9 @@
 #             (only the discriminator, from a snapshot whose generator is the bundled one, e.g.
 #             the end of a --continue run's discriminator warm-up; checked weight for weight)
 #
-# What was run for stage 1 (see docs/bundled-model.md; the shipped file is stage 2, --continue
-# below, started from stage 1's export): this script with STEPS=10000 on
+# What was run for stage 1 (see docs/bundled-model.md; the shipped file is stage 3,
+# --continue-bundled below, which continued stage 2, --continue, itself started from stage 1's
+# export): this script with STEPS=10000 on
 # the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000,
 # then two: OMP_NUM_THREADS=2 infinitygan train --resume RUN_DIR at steps 4000 and 5000), shared
 # with other jobs; then, in a later session, `infinitygan train --resume RUN_DIR --steps 20000`
@@ -143,8 +144,8 @@ fi
 if [[ "${1:-}" == "--continue" ]]; then
     # Stage 2: continue a generator file (stage 1's, which has no discriminator file) on all
     # the bundled photos, with a fresh discriminator trained alone for the first 16 kimg
-    # (train.d_warmup_kimg) and the EMA kept from the start (no ramp-up). Two threads. The
-    # shipped landscapes is this run's last snapshot (step 40000, exported with --export RUN_DIR
+    # (train.d_warmup_kimg) and the EMA kept from the start (no ramp-up). Two threads. Stage 3
+    # started from this run's last snapshot (step 40000, exported with --export RUN_DIR
     # 40000); the run was resumed with `infinitygan train --resume RUN_DIR` across sessions.
     outdir="${2:?give the output folder}"
     init="${3:?give the generator file to continue (stage 1: see docs/bundled-model.md)}"
@@ -155,7 +156,9 @@ if [[ "${1:-}" == "--continue" ]]; then
 fi
 
 if [[ "${1:-}" == "--continue-bundled" ]]; then
-    # Stage 3: continue the bundled file (stage 2's step 40000) with its shipped discriminator
+    # Stage 3: continue the bundled file with its shipped discriminator (run when that was stage
+    # 2's step 40000; run today, it continues whatever ships). The shipped landscapes is this
+    # run's step 25000 (--export RUN_DIR 25000); the run was stopped at step 29300.
     # (`--init landscapes`: G and G_ema both start from the EMA weights; fresh Adam moments, so
     # D trains alone for the first 1 kimg to rebuild its own). Same recipe, another data seed.
     outdir="${2:?give the output folder}"
