@@ -16,7 +16,7 @@ x axis counts the model's whole training. Each ``--ref`` draws a dashed line at 
 an SWD (e.g. the starting model, the untrained model, a quality bar). Each ``--earlier`` draws
 the points of a curve this script wrote before (e.g. the run that this one continued, whose
 snapshot files may be gone) as a series of its own, at that curve's own offset; the output JSON
-keeps them under ``earlier``.
+names each under ``earlier`` (label, source file, offset), without copying its points.
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ def main() -> None:
         "references": [{"label": r[0], "patch_fid": r[1], "swd": r[2]} for r in args.ref],
         "points": points,
     }
-    if earlier:
-        result["earlier"] = earlier
+    if earlier:  # where the earlier points are, not a second copy of them
+        result["earlier"] = [{k: v for k, v in e.items() if k != "points"} for e in earlier]
     atomic_write_json(args.out_json, result)
     series = earlier + [
         {"label": args.label, "offset_cpu_hours": args.offset_hours, "points": points}
