@@ -20,6 +20,12 @@
 #                  photos the stage-1 model never saw (stage 2 did), scored against them:
 #                    finetune `--init landscapes` (the shipped G, G_ema and D), EMA without ramp-up
 #                    scratch  fresh networks of the same preset
+#   vertical       (docs/bundled-model.md, "Vertical coverage A/B") continues the shipped
+#                  `landscapes` (G, G_ema and D) on all photos, scored against them:
+#                    bundled  the stage-3 recipe (--continue-bundled in train_bundled_model.sh)
+#                    step06   the same with coords.vertical_step=0.6 instead of 0.3, so that
+#                             the outermost training windows lie where tanh has saturated, as
+#                             the rows of a tall canvas far from the horizon do
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
@@ -38,8 +44,14 @@ finetune)
     EVAL_DATA=landscapes-holdout
     SEED=0
     ;;
+vertical)
+    ARMS=(bundled step06)
+    TRAIN_DATA=landscapes
+    EVAL_DATA=landscapes
+    SEED=2
+    ;;
 *)
-    sed -n '2,22p' "$0"
+    sed -n '2,28p' "$0"
     exit 2
     ;;
 esac
@@ -50,6 +62,8 @@ arm_flags() {
         proj128) echo "--preset landscapes-cpu --set discriminator.kind=projected --set discriminator.projected_size=128" ;;
         proj64) echo "--preset landscapes-cpu --set discriminator.kind=projected --set discriminator.projected_size=64" ;;
         finetune) echo "--init landscapes --set train.ema_rampup=none" ;;
+        bundled) echo "--init landscapes --set train.ema_rampup=none --set train.d_warmup_kimg=1 --channels-last" ;;
+        step06) echo "$(arm_flags bundled) --set coords.vertical_step=0.6" ;;
     esac
 }
 
@@ -96,7 +110,7 @@ PY
     done
     ;;
 *)
-    sed -n '2,22p' "$0"
+    sed -n '2,28p' "$0"
     exit 2
     ;;
 esac

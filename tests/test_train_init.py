@@ -222,11 +222,18 @@ def test_dry_run_records_the_init_and_the_models_architecture(source, tmp_path):
     r = CliRunner().invoke(
         main,
         ["train", "--data", "synthetic", "--init", str(root / "fp16.safetensors"), "--batch", "2"]
-        + ["--set", "train.lr=0.001", "--outdir", str(tmp_path), "--dry-run"],
+        + ["--set", "train.lr=0.001", "--set", "coords.vertical_step=0.6"]
+        + ["--outdir", str(tmp_path), "--dry-run"],
     )
     assert r.exit_code == 0, r.output
     cfg = json.loads(r.output)
     assert cfg["model"]["name"] == "tiny" and cfg["train"]["lr"] == 0.001
+    # Coordinates are inputs, not weights: the model keeps the source's weights and takes the
+    # new coords settings; everything else is the source's config.
+    run = RunConfig.from_dict(cfg)
+    tiny = get_preset("tiny")
+    assert run.model.coords == dataclasses.replace(tiny.coords, vertical_step=0.6)
+    assert dataclasses.replace(run.model, coords=tiny.coords) == tiny
     assert cfg["init"]["generator"] == str(root / "fp16.safetensors")
     assert cfg["init"]["discriminator"] == str(root / "fp16.discriminator.safetensors")
     assert not any(tmp_path.iterdir())
@@ -263,6 +270,8 @@ def bad_d(tmp_path_factory, source):
             "changed by --set discriminator.channel_base",
         ),
         ("resume", ["--resume", "{tmp}", "--init", "{file}"], "drop --init"),
+        ("set-coords", ["--init", "{file}", "--set", "coords.vertical_step=0"], "must be > 0"),
+        ("set-section", ["--init", "{file}", "--set", "coords.nope=1"], "coords.FIELD with"),
     ],
 )
 def test_bad_init_is_one_clear_line_and_writes_nothing(

@@ -50,36 +50,43 @@ def user_message(text: str) -> str:
 _RESUME_FIXED = ("preset", "init", "data", "batch", "batch_gpu", "seed", "set_items")
 
 
-def parse_set(items: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Parse ``--set train.FIELD=VALUE`` and ``--set discriminator.FIELD=VALUE`` overrides, each
-    typed after its TrainConfig / DiscriminatorConfig field. Returns (train, discriminator)."""
-    from infinitygan.config import DiscriminatorConfig
+# ``--set SECTION.FIELD=VALUE``: the sections and the config class each one overrides (a bare
+# FIELD is a train setting). Coordinates are inputs, not weights, so a model can be fine-tuned
+# (--init) with other coords settings.
+SET_SECTIONS = ("train", "discriminator", "coords")
+
+
+def _set_section_classes() -> dict[str, type]:
+    from infinitygan.config import CoordConfig, DiscriminatorConfig
     from infinitygan.train.config import TrainConfig
 
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    disc_fields = {f.name for f in dataclasses.fields(DiscriminatorConfig)}
-    train_defaults, disc_defaults = TrainConfig(), DiscriminatorConfig()
-    train: dict[str, Any] = {}
-    disc: dict[str, Any] = {}
+    return {"train": TrainConfig, "discriminator": DiscriminatorConfig, "coords": CoordConfig}
+
+
+def parse_set(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Parse ``--set SECTION.FIELD=VALUE`` overrides (SECTION one of :data:`SET_SECTIONS`; a bare
+    FIELD is ``train.FIELD``), each typed after its config field. Returns {section: {field:
+    value}} with every section present."""
+    classes = _set_section_classes()
+    fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in classes.items()}
+    defaults = {name: cls() for name, cls in classes.items()}
+    out: dict[str, dict[str, Any]] = {name: {} for name in SET_SECTIONS}
     for item in items:
         key, sep, text = item.partition("=")
-        key = key.strip()
-        if key.startswith("discriminator."):
-            key = key[len("discriminator.") :]
-            fields, defaults, out = disc_fields, disc_defaults, disc
-        else:
-            if key.startswith("train."):
-                key = key[len("train.") :]
-            fields, defaults, out = train_fields, train_defaults, train
-        if not sep or key not in fields:
-            raise click.BadParameter(
-                f"{item!r}: write train.FIELD=VALUE with FIELD one of "
-                f"{', '.join(sorted(train_fields))}, or discriminator.FIELD=VALUE with FIELD one "
-                f"of {', '.join(sorted(disc_fields))}",
-                param_hint="--set",
+        section, dot, field = key.strip().partition(".")
+        if not dot or section not in classes:
+            section, field = "train", key.strip()
+        if not sep or field not in fields[section]:
+            choices = "; ".join(
+                f"{name}.FIELD with FIELD one of {', '.join(sorted(fields[name]))}"
+                for name in SET_SECTIONS
             )
-        out[key] = _typed_value(item, key, text.strip(), getattr(defaults, key))
-    return train, disc
+            raise click.BadParameter(
+                f"{item!r}: write SECTION.FIELD=VALUE: {choices}", param_hint="--set"
+            )
+        value = _typed_value(item, field, text.strip(), getattr(defaults[section], field))
+        out[section][field] = value
+    return out
 
 
 def _typed_value(item: str, key: str, text: str, default: Any) -> Any:
@@ -196,8 +203,8 @@ class _TqdmHandler(logging.Handler):
     "--set",
     "set_items",
     multiple=True,
-    help="Override a training or discriminator setting, e.g. --set train.r1_gamma=5 "
-    "--set discriminator.kind=projected.",
+    help="Override a training, discriminator or coordinate setting, e.g. --set "
+    "train.r1_gamma=5 --set discriminator.kind=projected --set coords.vertical_step=0.6.",
 )
 @click.option(
     "--sample-seeds",
@@ -344,7 +351,8 @@ def _new_config(given: dict[str, Any], kimg: float | None, steps: int | None) ->
     if given["data"] is None:
         raise click.UsageError("--data is required (a folder, .zip, .tar, synthetic or landscapes)")
     model = get_preset(given["preset"] or "paper-101")
-    overrides, disc_overrides = parse_set(given["set_items"] or ())
+    sections = parse_set(given["set_items"] or ())
+    overrides, disc_overrides = sections["train"], sections["discriminator"]
     for key in ("batch", "batch_gpu", "seed"):
         if key in overrides and given[key] is not None:
             flag = "--" + key.replace("_", "-")
@@ -359,6 +367,10 @@ def _new_config(given: dict[str, Any], kimg: float | None, steps: int | None) ->
 
         init_source, model = resolve_init(
             given["init"], preset=given["preset"], discriminator=disc_overrides
+        )
+    if sections["coords"]:
+        model = dataclasses.replace(
+            model, coords=dataclasses.replace(model.coords, **sections["coords"])
         )
     batch, seed = given["batch"], given["seed"]
     train_cfg = TrainConfig(
