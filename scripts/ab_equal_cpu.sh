@@ -29,6 +29,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
+# shellcheck source=scripts/bundled_recipe.sh
+source scripts/bundled_recipe.sh  # RECIPE and CONTINUE_BUNDLED
 
 experiment="${1:-}"
 case "$experiment" in
@@ -62,7 +64,7 @@ arm_flags() {
         proj128) echo "--preset landscapes-cpu --set discriminator.kind=projected --set discriminator.projected_size=128" ;;
         proj64) echo "--preset landscapes-cpu --set discriminator.kind=projected --set discriminator.projected_size=64" ;;
         finetune) echo "--init landscapes --set train.ema_rampup=none" ;;
-        bundled) echo "--init landscapes --set train.ema_rampup=none --set train.d_warmup_kimg=1 --channels-last" ;;
+        bundled) echo "${CONTINUE_BUNDLED[*]}" ;;
         step06) echo "$(arm_flags bundled) --set coords.vertical_step=0.6" ;;
     esac
 }
@@ -74,10 +76,8 @@ train)
     for arm in "${ARMS[@]}"; do
         # shellcheck disable=SC2046
         OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nohup "$BIN/infinitygan" train \
-            --data "$TRAIN_DATA" --batch 4 --steps 200000 --seed "$SEED" $(arm_flags "$arm") \
-            --set train.pl_weight=0 --set train.r1_gamma=1 --set train.diversity_weight=0.1 \
-            --set train.augment=color,translation,cutout \
-            --device cpu --precision fp32 --workers 0 --tick-every 20 --snapshot-every 250 \
+            --data "$TRAIN_DATA" "${RECIPE[@]}" --steps 200000 --seed "$SEED" $(arm_flags "$arm") \
+            --tick-every 20 --snapshot-every 250 \
             --keep 200 --outdir "$out/$arm" > "$out/$arm.log" 2>&1 &
     done
     echo "started ${ARMS[*]} in $out (stop them with: pkill -f 'train --data $TRAIN_DATA')"

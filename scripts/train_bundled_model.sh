@@ -33,14 +33,8 @@ cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
 SEED=0
 STEPS=15500
-# The recipe both stages share (batch 4 patches, no path length, R1 gamma 1, a small diversity
-# loss, DiffAugment; fp32 on the CPU).
-RECIPE=(
-    --data landscapes --batch 4
-    --set train.pl_weight=0 --set train.r1_gamma=1 --set train.diversity_weight=0.1
-    --set train.augment=color,translation,cutout
-    --device cpu --precision fp32 --workers 0
-)
+# shellcheck source=scripts/bundled_recipe.sh
+source scripts/bundled_recipe.sh  # RECIPE (every stage) and CONTINUE_BUNDLED (stage 3)
 
 if [[ "${1:-}" == "--export" || "${1:-}" == "--export-discriminator" ]]; then
     run_dir="${2:?give the run folder}"
@@ -150,7 +144,8 @@ if [[ "${1:-}" == "--continue" ]]; then
     outdir="${2:?give the output folder}"
     init="${3:?give the generator file to continue (stage 1: see docs/bundled-model.md)}"
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-    exec "$BIN/infinitygan" train "${RECIPE[@]}" --init "$init" --steps 40000 --seed 1 \
+    exec "$BIN/infinitygan" train --data landscapes "${RECIPE[@]}" --init "$init" \
+        --steps 40000 --seed 1 \
         --set train.d_warmup_kimg=16 --set train.ema_rampup=none --channels-last \
         --tick-every 50 --snapshot-every 500 --keep 80 --outdir "$outdir"
 fi
@@ -159,13 +154,11 @@ if [[ "${1:-}" == "--continue-bundled" ]]; then
     # Stage 3: continue the bundled file with its shipped discriminator (run when that was stage
     # 2's step 40000; run today, it continues whatever ships). The shipped landscapes is this
     # run's step 25000 (--export RUN_DIR 25000); the run was stopped at step 29300.
-    # (`--init landscapes`: G and G_ema both start from the EMA weights; fresh Adam moments, so
-    # D trains alone for the first 1 kimg to rebuild its own). Same recipe, another data seed.
+    # (CONTINUE_BUNDLED in bundled_recipe.sh). Same recipe, another data seed.
     outdir="${2:?give the output folder}"
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-    exec "$BIN/infinitygan" train "${RECIPE[@]}" --init landscapes --steps 30000 --seed 2 \
-        --set train.d_warmup_kimg=1 --set train.ema_rampup=none --channels-last \
-        --tick-every 50 --snapshot-every 500 --keep 80 --outdir "$outdir"
+    exec "$BIN/infinitygan" train --data landscapes "${RECIPE[@]}" "${CONTINUE_BUNDLED[@]}" \
+        --steps 30000 --seed 2 --tick-every 50 --snapshot-every 500 --keep 80 --outdir "$outdir"
 fi
 
 OUTDIR="${1:-runs}"
@@ -173,7 +166,7 @@ OUTDIR="${1:-runs}"
 # (measured 22x slower steps while another job ran); override with OMP_NUM_THREADS=2 when alone.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec "$BIN/infinitygan" train \
-    "${RECIPE[@]}" \
+    --data landscapes "${RECIPE[@]}" \
     --preset landscapes-cpu \
     --steps "$STEPS" \
     --seed "$SEED" \
