@@ -271,7 +271,7 @@ def bad_d(tmp_path_factory, source):
         ),
         ("resume", ["--resume", "{tmp}", "--init", "{file}"], "drop --init"),
         ("set-coords", ["--init", "{file}", "--set", "coords.vertical_step=0"], "must be > 0"),
-        ("set-section", ["--init", "{file}", "--set", "coords.nope=1"], "coords.FIELD with"),
+        ("set-section", ["--init", "{file}", "--set", "coords.nope=1"], "coords.FIELD=VALUE with"),
     ],
 )
 def test_bad_init_is_one_clear_line_and_writes_nothing(

@@ -78,12 +78,10 @@ def parse_set(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             section, field = "train", key.strip()
         if not sep or field not in fields[section]:
             choices = "; ".join(
-                f"{name}.FIELD with FIELD one of {', '.join(sorted(fields[name]))}"
+                f"{name}.FIELD=VALUE with FIELD one of {', '.join(sorted(fields[name]))}"
                 for name in SET_SECTIONS
             )
-            raise click.BadParameter(
-                f"{item!r}: write SECTION.FIELD=VALUE: {choices}", param_hint="--set"
-            )
+            raise click.BadParameter(f"{item!r}: write {choices}", param_hint="--set")
         value = _typed_value(item, field, text.strip(), getattr(defaults[section], field))
         out[section][field] = value
     return out
