@@ -14,9 +14,11 @@
 #             (only the discriminator, from a snapshot whose generator is the bundled one, e.g.
 #             the end of a --continue run's discriminator warm-up; checked weight for weight)
 #
-# What was run for stage 1 (see docs/bundled-model.md; the shipped file is stage 3,
-# --continue-bundled below, which continued stage 2, --continue, itself started from stage 1's
-# export): this script with STEPS=10000 on
+# What was run for stage 1 (see docs/bundled-model.md; the shipped file is stage 4, the same
+# recipe as stage 3, --continue-bundled below, run as the `bundled` arm of
+# `scripts/ab_equal_cpu.sh vertical` on one thread and exported at its step 18500; stage 3
+# continued stage 2, --continue, itself started from stage 1's export): this script with
+# STEPS=10000 on
 # the project's 2-vCPU machine (AMD EPYC, no GPU, torch 2.13.0+cpu; one thread for steps 0-4000,
 # then two: OMP_NUM_THREADS=2 infinitygan train --resume RUN_DIR at steps 4000 and 5000), shared
 # with other jobs; then, in a later session, `infinitygan train --resume RUN_DIR --steps 20000`
@@ -152,9 +154,9 @@ fi
 
 if [[ "${1:-}" == "--continue-bundled" ]]; then
     # Stage 3: continue the bundled file with its shipped discriminator (run when that was stage
-    # 2's step 40000; run today, it continues whatever ships). The shipped landscapes is this
-    # run's step 25000 (--export RUN_DIR 25000); the run was stopped at step 29300.
-    # (CONTINUE_BUNDLED in bundled_recipe.sh). Same recipe, another data seed.
+    # 2's step 40000; run today, it continues whatever ships). Stage 3 was this run's step 25000
+    # (--export RUN_DIR 25000; stopped at step 29300); stage 4, which ships, continued it with
+    # the same flags (CONTINUE_BUNDLED in bundled_recipe.sh). Same recipe, another data seed.
     outdir="${2:?give the output folder}"
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
     exec "$BIN/infinitygan" train --data landscapes "${RECIPE[@]}" "${CONTINUE_BUNDLED[@]}" \

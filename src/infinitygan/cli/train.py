@@ -50,13 +50,10 @@ def user_message(text: str) -> str:
 _RESUME_FIXED = ("preset", "init", "data", "batch", "batch_gpu", "seed", "set_items")
 
 
-# ``--set SECTION.FIELD=VALUE``: the sections and the config class each one overrides (a bare
-# FIELD is a train setting). Coordinates are inputs, not weights, so a model can be fine-tuned
-# (--init) with other coords settings.
-SET_SECTIONS = ("train", "discriminator", "coords")
-
-
 def _set_section_classes() -> dict[str, type]:
+    """The ``--set SECTION.FIELD=VALUE`` sections and the config class each one overrides (a bare
+    FIELD is a train setting). Coordinates are inputs, not weights, so a model can be fine-tuned
+    (--init) with other coords settings."""
     from infinitygan.config import CoordConfig, DiscriminatorConfig
     from infinitygan.train.config import TrainConfig
 
@@ -64,22 +61,23 @@ def _set_section_classes() -> dict[str, type]:
 
 
 def parse_set(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """Parse ``--set SECTION.FIELD=VALUE`` overrides (SECTION one of :data:`SET_SECTIONS`; a bare
-    FIELD is ``train.FIELD``), each typed after its config field. Returns {section: {field:
-    value}} with every section present."""
+    """Parse ``--set SECTION.FIELD=VALUE`` overrides (SECTION one of
+    :func:`_set_section_classes`; a bare FIELD is ``train.FIELD``), each typed after its config
+    field. Returns {section: {field: value}} with every section present."""
     classes = _set_section_classes()
     fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in classes.items()}
     defaults = {name: cls() for name, cls in classes.items()}
-    out: dict[str, dict[str, Any]] = {name: {} for name in SET_SECTIONS}
+    out: dict[str, dict[str, Any]] = {name: {} for name in classes}
     for item in items:
         key, sep, text = item.partition("=")
-        section, dot, field = key.strip().partition(".")
+        key = key.strip()
+        section, dot, field = key.partition(".")
         if not dot or section not in classes:
-            section, field = "train", key.strip()
+            section, field = "train", key
         if not sep or field not in fields[section]:
             choices = "; ".join(
                 f"{name}.FIELD=VALUE with FIELD one of {', '.join(sorted(fields[name]))}"
-                for name in SET_SECTIONS
+                for name in classes
             )
             raise click.BadParameter(f"{item!r}: write {choices}", param_hint="--set")
         value = _typed_value(item, field, text.strip(), getattr(defaults[section], field))
