@@ -26,6 +26,11 @@
 #                    step06   the same with coords.vertical_step=0.6 instead of 0.3, so that
 #                             the outermost training windows lie where tanh has saturated, as
 #                             the rows of a tall canvas far from the horizon do
+#   sky            (docs/bundled-model.md, "Open-sky A/B") continues the shipped `landscapes`
+#                  (stage 4) as `vertical` does, scored against all photos:
+#                    bundled  the stage-3 recipe on all 279 views
+#                    sky      the same on `landscapes-sky`, the views whose top eighth is open
+#                             sky (216 of 279), so the top rows never show canopy or rock
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
@@ -52,11 +57,24 @@ vertical)
     EVAL_DATA=landscapes
     SEED=2
     ;;
+sky)
+    ARMS=(bundled sky)
+    TRAIN_DATA=landscapes
+    EVAL_DATA=landscapes
+    SEED=3
+    ;;
 *)
-    sed -n '2,28p' "$0"
+    sed -n '2,33p' "$0"
     exit 2
     ;;
 esac
+
+arm_data() {
+    case "$1" in
+        sky) echo "landscapes-sky" ;;
+        *) echo "$TRAIN_DATA" ;;
+    esac
+}
 
 arm_flags() {
     case "$1" in
@@ -66,6 +84,7 @@ arm_flags() {
         finetune) echo "--init landscapes --set train.ema_rampup=none" ;;
         bundled) echo "${CONTINUE_BUNDLED[*]}" ;;
         step06) echo "$(arm_flags bundled) --set coords.vertical_step=0.6" ;;
+        sky) arm_flags bundled ;;
     esac
 }
 
@@ -76,7 +95,7 @@ train)
     for arm in "${ARMS[@]}"; do
         # shellcheck disable=SC2046
         OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nohup "$BIN/infinitygan" train \
-            --data "$TRAIN_DATA" "${RECIPE[@]}" --steps 200000 --seed "$SEED" $(arm_flags "$arm") \
+            --data "$(arm_data "$arm")" "${RECIPE[@]}" --steps 200000 --seed "$SEED" $(arm_flags "$arm") \
             --tick-every 20 --snapshot-every 250 \
             --keep 200 --outdir "$out/$arm" > "$out/$arm.log" 2>&1 &
     done
@@ -110,7 +129,7 @@ PY
     done
     ;;
 *)
-    sed -n '2,28p' "$0"
+    sed -n '2,33p' "$0"
     exit 2
     ;;
 esac

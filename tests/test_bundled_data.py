@@ -15,12 +15,15 @@ from infinitygan.data.bundled import (
     HELD_OUT,
     LANDSCAPE_ZOOMS,
     LANDSCAPES_DIR,
+    OPEN_SKY_MAX_TEXTURE,
     PhotoView,
     PhotoWindowsDataset,
     bundled_landscape_files,
+    has_open_sky,
     is_loop,
     loop_windows,
     square_windows,
+    top_band_texture,
 )
 from infinitygan.data.pipeline import (
     draw_patch,
@@ -406,8 +409,8 @@ def test_train_and_holdout_split_the_bundled_photos() -> None:
     """``landscapes-train`` + ``landscapes-holdout`` are ``landscapes``, photo for photo, with
     the same views; the held-out photos are ordinary photos (no panoramas)."""
     config = DataConfig(patch_size=53, full_size=101, pre_resize=66)
-    sets = {n: open_dataset(n, config, seed=0) for n in DATASETS if n.startswith("landscapes")}
-    assert set(sets) == {"landscapes", "landscapes-train", "landscapes-holdout"}
+    names = ("landscapes", "landscapes-train", "landscapes-holdout")
+    sets = {n: open_dataset(n, config, seed=0) for n in names}
     photos = {n: {v.path.name for v in d.views} for n, d in sets.items()}
     assert photos["landscapes-holdout"] == set(HELD_OUT) and len(HELD_OUT) == 5
     assert not photos["landscapes-train"] & photos["landscapes-holdout"]
@@ -415,3 +418,51 @@ def test_train_and_holdout_split_the_bundled_photos() -> None:
     assert not any(is_loop(Path(name)) for name in HELD_OUT)
     views = set(sets["landscapes"].views)
     assert set(sets["landscapes-train"].views) | set(sets["landscapes-holdout"].views) == views
+
+
+def test_landscapes_names_are_the_registered_photo_sources() -> None:
+    assert {n for n in DATASETS if n.startswith("landscapes")} == {
+        "landscapes",
+        "landscapes-train",
+        "landscapes-holdout",
+        "landscapes-sky",
+    }
+
+
+def test_top_band_texture_tells_sky_from_foliage() -> None:
+    """A smooth gradient sky over noisy ground passes; the same image upside down (texture at
+    the top) fails; only the top eighth counts."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((256, 256, 3), np.uint8)
+    image[:128] = np.linspace(120, 230, 128, dtype=np.uint8)[:, None, None]  # sky gradient
+    image[128:] = rng.integers(0, 256, (128, 256, 3), dtype=np.uint8)  # leaves, say
+    sky_up = Image.fromarray(image)
+    assert top_band_texture(sky_up) < 0.005 and has_open_sky(sky_up)
+    flipped = sky_up.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    assert top_band_texture(flipped) > 3 * OPEN_SKY_MAX_TEXTURE and not has_open_sky(flipped)
+    # Noise just below the top eighth does not count.
+    image[40:] = rng.integers(0, 256, (216, 256, 3), dtype=np.uint8)
+    assert has_open_sky(Image.fromarray(image))
+
+
+def test_landscapes_sky_keeps_exactly_the_open_sky_views() -> None:
+    """``landscapes-sky`` is ``landscapes`` less the views whose top is textured: the same view
+    objects (so the same labels), in the same order, each kept view passing the test and each
+    dropped one failing it; the forest panorama, all canopy at the top, is left out entirely."""
+    config = DataConfig(patch_size=53, full_size=101, pre_resize=66)
+    full = open_dataset("landscapes", config, seed=2)
+    sky = open_dataset("landscapes-sky", config, seed=2)
+    kept = set(sky.views)
+    assert kept < set(full.views)
+    assert sky.views == [v for v in full.views if v in kept]
+    verdicts = [has_open_sky(full.window_image(i)) for i in range(len(full))]
+    assert [v for v, ok in zip(full.views, verdicts, strict=True) if ok] == sky.views
+    assert 0.6 * len(full) < len(sky) < 0.9 * len(full)
+    assert "forest-360.jpg" not in {v.path.name for v in sky.views}
+    assert sky.patch_label(0, 0) == full.patch_label(full.views.index(sky.views[0]), 0)
+
+
+def test_a_filter_that_keeps_nothing_is_one_clear_error() -> None:
+    config = DataConfig(patch_size=53, full_size=101, pre_resize=66)
+    with pytest.raises(DataError, match="no view of these photos passes"):
+        PhotoWindowsDataset(bundled_landscape_files()[:1], config, seed=0, keep=lambda _: False)

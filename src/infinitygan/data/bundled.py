@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,14 @@ HELD_OUT = ("cliff.jpg", "fog.jpg", "green-hills.jpg", "sheep.jpg", "valendas.jp
 The stage-1 ``landscapes`` (13 photos) never saw them, so fine-tuning it on them measured
 adaptation to new photos (docs/training.md). The stage-2 model shipped now was trained on all 27,
 these included: a held-out test of it needs photos outside the package."""
+
+OPEN_SKY_BAND = 1 / 8
+"""Top fraction of a view that ``landscapes-sky`` requires to be open sky."""
+OPEN_SKY_MAX_TEXTURE = 0.04
+"""Largest ``top_band_texture`` of a ``landscapes-sky`` view. Sky, cloud and haze bands score
+0.001-0.035; canopies, foliage, rock faces and buildings 0.04-0.28 (measured on the 279 views)."""
+TEXTURE_SIDE = 128
+"""Side, in px, at which ``top_band_texture`` measures a view (so every zoom is measured alike)."""
 
 _VIEW_TAG = 0x56494557  # "VIEW": keeps the view placement apart from other random streams
 
@@ -201,6 +210,24 @@ def photo_views(
     return views
 
 
+def top_band_texture(view: Image.Image, band: float = OPEN_SKY_BAND) -> float:
+    """How textured the top ``band`` of a view is: the mean absolute 4-neighbour Laplacian of its
+    luminance (in [0, 1] units) over the top rows of the view resized to ``TEXTURE_SIDE`` px.
+
+    Open sky and soft cloud score near 0; leaves, branches, rock and masonry far higher.
+    """
+    gray = view.convert("L").resize((TEXTURE_SIDE, TEXTURE_SIDE), Image.Resampling.BILINEAR)
+    rows = max(3, round(band * TEXTURE_SIDE))
+    a = np.asarray(gray, dtype=np.float32)[:rows] / 255.0
+    laplacian = 4 * a[1:-1, 1:-1] - a[:-2, 1:-1] - a[2:, 1:-1] - a[1:-1, :-2] - a[1:-1, 2:]
+    return float(np.abs(laplacian).mean())
+
+
+def has_open_sky(view: Image.Image) -> bool:
+    """The view's top ``OPEN_SKY_BAND`` is open sky (``top_band_texture`` below the threshold)."""
+    return top_band_texture(view) < OPEN_SKY_MAX_TEXTURE
+
+
 class PhotoWindowsDataset(PatchDataset):
     """Training patches from square views of a few photos (see the module docstring).
 
@@ -211,6 +238,7 @@ class PhotoWindowsDataset(PatchDataset):
         max_step: largest spacing of neighbouring windows, in window sides.
         zooms: zoom factors (each >= 1, distinct); every window gives one view per zoom (zoom 1:
             the window itself).
+        keep: if given, only the views for which ``keep(view image)`` is true are used.
 
     Attributes:
         views: every full image's ``PhotoView``, in index order (photo by photo; within a
@@ -225,6 +253,7 @@ class PhotoWindowsDataset(PatchDataset):
         seed: int,
         max_step: float = 0.5,
         zooms: tuple[float, ...] = (1.0,),
+        keep: Callable[[Image.Image], bool] | None = None,
     ) -> None:
         super().__init__(config, seed=seed)
         if not zooms or len(set(zooms)) != len(zooms) or min(zooms) < 1.0:
@@ -242,6 +271,10 @@ class PhotoWindowsDataset(PatchDataset):
                 photo_views(path, width, height, config, seed=seed, zooms=zooms, max_step=max_step)
             )
         self.views = views
+        if keep is not None:
+            self.views = [v for i, v in enumerate(views) if keep(self.window_image(i))]
+            if not self.views:
+                raise DataError("no view of these photos passes the view filter; loosen it")
 
     def __len__(self) -> int:
         return len(self.views)
@@ -280,3 +313,12 @@ def open_landscapes_holdout(config: DataConfig, *, seed: int) -> PhotoWindowsDat
     if len(files) != len(HELD_OUT):
         raise DataError(f"the bundled photos {', '.join(HELD_OUT)} are not all installed")
     return PhotoWindowsDataset(files, config, seed=seed, zooms=LANDSCAPE_ZOOMS)
+
+
+def open_landscapes_sky(config: DataConfig, *, seed: int) -> PhotoWindowsDataset:
+    """``"landscapes-sky"``: the views of ``landscapes`` whose top eighth is open sky
+    (``has_open_sky``), so that the top rows of every training view are sky and not canopy,
+    rock or roofs (docs/bundled-model.md, "Open-sky A/B")."""
+    return PhotoWindowsDataset(
+        bundled_landscape_files(), config, seed=seed, zooms=LANDSCAPE_ZOOMS, keep=has_open_sky
+    )

@@ -16,6 +16,7 @@ from typing import Protocol
 from infinitygan.data.bundled import (
     open_bundled_landscapes,
     open_landscapes_holdout,
+    open_landscapes_sky,
     open_landscapes_train,
 )
 from infinitygan.data.pipeline import DataConfig, PatchDataset, open_image_collection
@@ -37,6 +38,7 @@ DATASETS: dict[str, DatasetFactory] = {
     "landscapes": open_bundled_landscapes,
     "landscapes-train": open_landscapes_train,
     "landscapes-holdout": open_landscapes_holdout,
+    "landscapes-sky": open_landscapes_sky,
 }
 """Named training sources, looked up before paths."""
 
