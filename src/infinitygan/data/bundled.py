@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
