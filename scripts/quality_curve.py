@@ -118,7 +118,7 @@ def plot(
         for j, (ref_label, *values) in enumerate(refs):
             color = f"C{len(series) + j}"
             ax.axhline(values[i], linestyle="--", linewidth=1, color=color, label=ref_label)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, loc="upper right")
         offset = series[-1]["offset_cpu_hours"] if len(series) == 1 else 0.0
         ax.set_xlabel("training CPU-hours" + (f" (+{offset:g} before)" if offset else ""))
         ax.set_ylabel(f"{label} (lower is better)")
