@@ -37,6 +37,11 @@ BIN="${BIN:-.venv/bin}"
 # shellcheck source=scripts/bundled_recipe.sh
 source scripts/bundled_recipe.sh  # RECIPE and CONTINUE_BUNDLED
 
+usage() {  # the comment block at the top of this file
+    awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"
+    exit 2
+}
+
 experiment="${1:-}"
 case "$experiment" in
 discriminator)
@@ -64,8 +69,7 @@ sky)
     SEED=3
     ;;
 *)
-    sed -n '2,33p' "$0"
-    exit 2
+    usage
     ;;
 esac
 
@@ -129,7 +133,6 @@ PY
     done
     ;;
 *)
-    sed -n '2,33p' "$0"
-    exit 2
+    usage
     ;;
 esac
