@@ -162,6 +162,11 @@ class PhotoView:
         view.paste(image.crop((0, self.top, self.side - first, self.top + self.side)), (first, 0))
         return view
 
+    def image(self) -> Image.Image:
+        """The view read from its photo file (RGB, at the stored resolution)."""
+        with Image.open(self.path) as image:
+            return self.crop(image.convert("RGB"))
+
     def label(self, y: int, config: DataConfig) -> float:
         """Vertical label of the patch at row offset ``y`` of this view's full image."""
         top = (self.top - self.frame_top) / self.frame_side
@@ -271,20 +276,18 @@ class PhotoWindowsDataset(PatchDataset):
             views.extend(
                 photo_views(path, width, height, config, seed=seed, zooms=zooms, max_step=max_step)
             )
-        self.views = views
         if keep is not None:
-            self.views = [v for i, v in enumerate(views) if keep(self.window_image(i))]
-            if not self.views:
+            views = [view for view in views if keep(view.image())]
+            if not views:
                 raise DataError("no view of these photos passes the view filter; loosen it")
+        self.views = views
 
     def __len__(self) -> int:
         return len(self.views)
 
     def window_image(self, index: int) -> Image.Image:
         """View ``index`` at the stored resolution (RGB Pillow image)."""
-        view = self.views[index]
-        with Image.open(view.path) as image:
-            return view.crop(image.convert("RGB"))
+        return self.views[index].image()
 
     def load_full(self, index: int) -> np.ndarray:
         return to_full_image(self.window_image(index), self.config)
